@@ -1,0 +1,190 @@
+// Package api is gdprd's REST API for the host application: /api/v1, JSON
+// only, bearer API keys with scopes, never cookies. Every route is declared
+// in one table with the scope it needs, so the OpenAPI document and the
+// access-control tests can be checked against the router itself.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/gdprd/gdprd/internal/auth"
+	"github.com/gdprd/gdprd/internal/errcode"
+	"github.com/gdprd/gdprd/internal/vault"
+	"github.com/gdprd/gdprd/internal/web"
+)
+
+// Handler is an API handler; returning an error answers it as a problem.
+type Handler func(w http.ResponseWriter, r *http.Request) error
+
+// Route is one API endpoint.
+type Route struct {
+	Method  string
+	Path    string // ServeMux pattern below /api/v1, e.g. /subjects/{id}
+	Scope   string // "" = public (the OpenAPI document)
+	handler Handler
+}
+
+// Server holds what the handlers need.
+type Server struct {
+	Vault   *vault.Vault
+	APIKeys *auth.APIKeys
+	Log     *slog.Logger
+	Spec    []byte // docs/openapi.json
+
+	limiters sync.Map // key id -> *rate.Limiter
+}
+
+// Prefix is where the API lives.
+const Prefix = "/api/v1"
+
+// Routes lists every API route. Tests walk this table.
+func (s *Server) Routes() []Route {
+	return []Route{
+		{"GET", "/openapi.json", "", s.openAPI},
+		{"POST", "/subjects", auth.ScopeVaultWrite, s.subjectCreate},
+		{"POST", "/subjects/lookup", auth.ScopeVaultRead, s.subjectLookup},
+		{"GET", "/subjects/{id}", auth.ScopeVaultRead, s.subjectGet},
+		{"PATCH", "/subjects/{id}", auth.ScopeVaultWrite, s.subjectUpdate},
+		{"DELETE", "/subjects/{id}", auth.ScopeVaultWrite, s.subjectErase},
+		{"GET", "/subjects/{id}/data/{category}", auth.ScopeVaultRead, s.dataGet},
+		{"PUT", "/subjects/{id}/data/{category}", auth.ScopeVaultWrite, s.dataPut},
+		{"DELETE", "/subjects/{id}/data/{category}", auth.ScopeVaultWrite, s.dataErase},
+		{"GET", "/categories", auth.ScopeVaultRead, s.categoryList},
+	}
+}
+
+// Handler returns the API's mux with its middleware chain. It reads no
+// cookie and accepts no form body.
+func (s *Server) Handler(m *web.Metrics) http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range s.Routes() {
+		mux.Handle(rt.Method+" "+Prefix+rt.Path, s.wrap(rt))
+	}
+	mux.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
+		web.WriteError(w, r, s.Log, errcode.E(errcode.NotFound, "no such API endpoint"))
+	})
+	return web.Chain(mux, web.WithRequestID, web.AccessLog(s.Log, m), web.Recover(s.Log), web.APIHeaders)
+}
+
+type keyCtx struct{}
+
+// caller returns the authenticated key of the request.
+func caller(r *http.Request) *auth.APIKey {
+	k, _ := r.Context().Value(keyCtx{}).(*auth.APIKey)
+	return k
+}
+
+// wrap authenticates, authorises, rate-limits and runs a route's handler,
+// mapping any error to a problem in one place.
+func (s *Server) wrap(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.serve(w, r, rt); err != nil {
+			web.WriteError(w, r, s.Log, err)
+		}
+	})
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) error {
+	if rt.Scope == "" {
+		return rt.handler(w, r)
+	}
+	secret, ok := bearer(r)
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gdprd"`)
+		return errcode.E(errcode.Unauthorized, "a valid API key is required: Authorization: Bearer <key>")
+	}
+	key, err := s.APIKeys.Authenticate(r.Context(), secret)
+	if err != nil {
+		if errcode.Of(err) == errcode.Unauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="gdprd", error="invalid_token"`)
+		}
+		return err
+	}
+	if err := s.limit(w, key); err != nil {
+		return err
+	}
+	if !key.Has(rt.Scope) {
+		return errcode.E(errcode.Forbidden, "this API key lacks the scope %s", rt.Scope)
+	}
+	return rt.handler(w, r.WithContext(context.WithValue(r.Context(), keyCtx{}, key)))
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	const p = "Bearer "
+	if len(h) <= len(p) || !equalFold(h[:len(p)], p) {
+		return "", false
+	}
+	return h[len(p):], true
+}
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i]|0x20, b[i]|0x20
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// limit applies the key's per-second rate (a token bucket with a burst of
+// twice the rate) and sets the RateLimit headers of the IETF draft. The
+// buckets live in this process: each replica limits on its own.
+func (s *Server) limit(w http.ResponseWriter, key *auth.APIKey) error {
+	if key.Rate == 0 {
+		return nil
+	}
+	v, ok := s.limiters.Load(key.ID)
+	if !ok {
+		v, _ = s.limiters.LoadOrStore(key.ID, rate.NewLimiter(rate.Limit(key.Rate), 2*key.Rate))
+	}
+	lim := v.(*rate.Limiter)
+	if lim.Limit() != rate.Limit(key.Rate) {
+		lim.SetLimit(rate.Limit(key.Rate))
+		lim.SetBurst(2 * key.Rate)
+	}
+	now := time.Now()
+	res := lim.ReserveN(now, 1)
+	delay := res.DelayFrom(now)
+	remaining := int(math.Max(0, math.Floor(lim.TokensAt(now))))
+	w.Header().Set("RateLimit-Policy", strconv.Itoa(2*key.Rate)+";w=1")
+	if delay > 0 {
+		res.CancelAt(now)
+		secs := int(math.Ceil(delay.Seconds()))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		w.Header().Set("RateLimit", "limit="+strconv.Itoa(2*key.Rate)+", remaining=0, reset="+strconv.Itoa(secs))
+		return errcode.E(errcode.RateLimited, "too many requests for this API key; retry after %d s", secs)
+	}
+	w.Header().Set("RateLimit", "limit="+strconv.Itoa(2*key.Rate)+", remaining="+strconv.Itoa(remaining)+", reset=1")
+	return nil
+}
+
+// actor returns who is calling and for which purpose: the Gdprd-Purpose
+// header, or the key's configured purpose.
+func actor(r *http.Request) vault.Actor {
+	k := caller(r)
+	purpose := r.Header.Get("Gdprd-Purpose")
+	if purpose == "" {
+		purpose = k.Purpose
+	}
+	return vault.Actor{Name: k.Actor(), Purpose: purpose}
+}
+
+func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Write(s.Spec)
+	return nil
+}

@@ -1,0 +1,215 @@
+// Package auth decides who is calling: API keys of the host application
+// (and, with the sign-in issue, staff and data subjects).
+package auth
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gdprd/gdprd/internal/audit"
+	"github.com/gdprd/gdprd/internal/errcode"
+	"github.com/gdprd/gdprd/internal/keys"
+	"github.com/gdprd/gdprd/internal/sqlstore"
+)
+
+// Scopes an API key can hold. A route names the one it needs.
+const (
+	ScopeVaultRead    = "vault:read"
+	ScopeVaultWrite   = "vault:write"
+	ScopeConsentRead  = "consent:read"
+	ScopeConsentWrite = "consent:write"
+	ScopeDSRRead      = "dsr:read"
+	ScopeDSRWrite     = "dsr:write"
+	ScopeAuditRead    = "audit:read"
+)
+
+// AllScopes lists every scope, for validation and documentation.
+var AllScopes = []string{ScopeVaultRead, ScopeVaultWrite, ScopeConsentRead, ScopeConsentWrite, ScopeDSRRead, ScopeDSRWrite, ScopeAuditRead}
+
+// DefaultRate is the per-key request rate (per second) when none is given.
+const DefaultRate = 200
+
+// APIKey is an API key as stored: never the secret, only its HMAC.
+type APIKey struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Scopes    []string   `json:"scopes"`
+	Purpose   string     `json:"purpose"`
+	Rate      int        `json:"rate"` // requests per second; 0 = unlimited
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// Has reports whether the key holds scope.
+func (k *APIKey) Has(scope string) bool { return slices.Contains(k.Scopes, scope) }
+
+// Actor is how the key appears in the audit log.
+func (k *APIKey) Actor() string { return "apikey:" + k.ID }
+
+// APIKeys stores and checks API keys.
+type APIKeys struct {
+	db    *sqlstore.DB
+	kr    *keys.Keyring
+	audit *audit.Log
+	now   func() time.Time
+}
+
+// NewAPIKeys returns the API key store.
+func NewAPIKeys(db *sqlstore.DB, kr *keys.Keyring, log *audit.Log, now func() time.Time) *APIKeys {
+	return &APIKeys{db: db, kr: kr, audit: log, now: now}
+}
+
+// NewKey is the input of Create.
+type NewKey struct {
+	Name    string
+	Scopes  []string
+	Purpose string
+	Rate    int
+	Actor   string // who creates it, for the audit log
+}
+
+// Create stores a new key and returns it with its secret, which is shown
+// once and never stored.
+func (s *APIKeys) Create(ctx context.Context, n NewKey) (*APIKey, string, error) {
+	n.Name = strings.TrimSpace(n.Name)
+	if n.Name == "" || len(n.Name) > 100 {
+		return nil, "", errcode.Field("name", "a key needs a name of 1 to 100 characters")
+	}
+	if len(n.Scopes) == 0 {
+		return nil, "", errcode.Field("scopes", "a key needs at least one scope: %s", strings.Join(AllScopes, ", "))
+	}
+	for _, sc := range n.Scopes {
+		if !slices.Contains(AllScopes, sc) {
+			return nil, "", errcode.Field("scopes", "unknown scope %q; scopes are %s", sc, strings.Join(AllScopes, ", "))
+		}
+	}
+	if n.Rate < 0 {
+		return nil, "", errcode.Field("rate", "the rate must be 0 (unlimited) or more")
+	}
+	if n.Purpose == "" {
+		n.Purpose = "service-delivery"
+	}
+	var known int
+	if err := s.db.Read().QueryRowContext(ctx, "SELECT COUNT(*) FROM purposes WHERE slug = $1", n.Purpose).Scan(&known); err != nil {
+		return nil, "", err
+	}
+	if known == 0 {
+		return nil, "", errcode.Field("purpose", "unknown purpose %q", n.Purpose)
+	}
+	id, secret, err := keys.NewAPIKey()
+	if err != nil {
+		return nil, "", err
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	k := &APIKey{ID: id, Name: n.Name, Scopes: n.Scopes, Purpose: n.Purpose, Rate: n.Rate, CreatedAt: now}
+	err = s.db.Write(ctx, func(tx *sqlstore.Tx) error {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO api_keys (id, name, secret_hash, scopes, purpose, rate_limit, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+			id, k.Name, s.kr.HashSecret(secret), strings.Join(k.Scopes, " "), k.Purpose, k.Rate, sqlstore.Micros(now)); err != nil {
+			return err
+		}
+		_, err := s.audit.Append(ctx, tx, audit.Event{Actor: actorOr(n.Actor), Action: "apikey.create", Purpose: "security", Target: "apikey:" + id, Result: "ok"})
+		return err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("create api key: %w", err)
+	}
+	return k, secret, nil
+}
+
+func actorOr(a string) string {
+	if a == "" {
+		return "system"
+	}
+	return a
+}
+
+// Revoke ends a key at once.
+func (s *APIKeys) Revoke(ctx context.Context, id, actor string) error {
+	return s.db.Write(ctx, func(tx *sqlstore.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", sqlstore.Micros(s.now()), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errcode.E(errcode.NotFound, "no active API key %q", id)
+		}
+		_, err = s.audit.Append(ctx, tx, audit.Event{Actor: actorOr(actor), Action: "apikey.revoke", Purpose: "security", Target: "apikey:" + id, Result: "ok"})
+		return err
+	})
+}
+
+// List returns every key, revoked ones included.
+func (s *APIKeys) List(ctx context.Context) ([]APIKey, error) {
+	rows, err := s.db.Read().QueryContext(ctx, "SELECT id, name, scopes, purpose, rate_limit, created_at, revoked_at FROM api_keys ORDER BY created_at")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []APIKey
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *k)
+	}
+	return out, rows.Err()
+}
+
+type scanner interface{ Scan(...any) error }
+
+func scanKey(r scanner) (*APIKey, error) {
+	var k APIKey
+	var scopes string
+	var created int64
+	var revoked sql.NullInt64
+	if err := r.Scan(&k.ID, &k.Name, &scopes, &k.Purpose, &k.Rate, &created, &revoked); err != nil {
+		return nil, err
+	}
+	k.Scopes = strings.Fields(scopes)
+	k.CreatedAt = sqlstore.FromMicros(created)
+	if revoked.Valid {
+		t := sqlstore.FromMicros(revoked.Int64)
+		k.RevokedAt = &t
+	}
+	return &k, nil
+}
+
+// errBadKey is the single answer for a missing, malformed, unknown or
+// revoked key: the caller learns nothing about which.
+var errBadKey = errcode.E(errcode.Unauthorized, "a valid API key is required: Authorization: Bearer <key>")
+
+// Authenticate returns the active key whose secret this is. The lookup is
+// by id (parsed from the secret); the secret is compared by HMAC in
+// constant time. Revocation takes effect on the next request, on every
+// replica, because nothing is cached.
+func (s *APIKeys) Authenticate(ctx context.Context, secret string) (*APIKey, error) {
+	id, ok := keys.ParseAPIKey(secret)
+	if !ok {
+		return nil, errBadKey
+	}
+	var hash []byte
+	row := s.db.Read().QueryRowContext(ctx, "SELECT id, name, scopes, purpose, rate_limit, created_at, revoked_at, secret_hash FROM api_keys WHERE id = $1", id)
+	var k APIKey
+	var scopes string
+	var created int64
+	var revoked sql.NullInt64
+	err := row.Scan(&k.ID, &k.Name, &scopes, &k.Purpose, &k.Rate, &created, &revoked, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errBadKey
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	if !keys.Equal(hash, s.kr.HashSecret(secret)) || revoked.Valid {
+		return nil, errBadKey
+	}
+	k.Scopes = strings.Fields(scopes)
+	k.CreatedAt = sqlstore.FromMicros(created)
+	return &k, nil
+}

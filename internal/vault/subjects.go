@@ -1,0 +1,530 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"github.com/gdprd/gdprd/internal/errcode"
+	"github.com/gdprd/gdprd/internal/keys"
+	"github.com/gdprd/gdprd/internal/sqlstore"
+)
+
+type identifier struct {
+	kind, value string // value is normalised
+	blind       []byte
+}
+
+func (v *Vault) identifiers(n NewSubject) ([]identifier, error) {
+	var out []identifier
+	for _, kv := range [][2]string{{KindExternalID, n.ExternalID}, {KindEmail, n.Email}, {KindPhone, n.Phone}} {
+		if kv[1] == "" {
+			continue
+		}
+		norm, err := normalise(kv[0], kv[1])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, identifier{kind: kv[0], value: norm, blind: v.kr.BlindIndex(kv[0], norm)})
+	}
+	return out, nil
+}
+
+// checkData validates category data: known categories, JSON objects.
+func (v *Vault) checkData(ctx context.Context, data map[string]json.RawMessage) error {
+	for cat, raw := range data {
+		if err := v.checkCategory(ctx, cat); err != nil {
+			return err
+		}
+		if err := checkObject(raw); err != nil {
+			return errcode.Field("data."+cat, "%v", err)
+		}
+	}
+	return nil
+}
+
+func checkObject(raw json.RawMessage) error {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return errors.New("category data must be a JSON object")
+	}
+	if !json.Valid(raw) {
+		return errors.New("category data is not valid JSON")
+	}
+	return nil
+}
+
+// Create stores a new subject. A duplicate identifier is a Conflict,
+// decided by the database's unique index, never by a check in code.
+func (v *Vault) Create(ctx context.Context, a Actor, n NewSubject) (*Subject, error) {
+	ids, err := v.identifiers(n)
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return nil, errcode.Field("external_id", "a subject needs at least one identifier: external_id, email or phone")
+	}
+	if err := v.checkData(ctx, n.Data); err != nil {
+		return nil, err
+	}
+	cats := sortedKeys(n.Data)
+	dks, err := v.ks.Take(ctx, 1+len(cats))
+	if err != nil {
+		return nil, err
+	}
+	subjectKey := dks[0]
+	id := newID("sub_")
+	now := v.now().UTC().Truncate(1000)
+	us := sqlstore.Micros(now)
+	target := v.target(id)
+
+	sealedIDs := make([][]byte, len(ids))
+	for i, ident := range ids {
+		if sealedIDs[i], err = subjectKey.Seal([]byte(ident.value), "identifier", id, ident.kind); err != nil {
+			return nil, err
+		}
+	}
+	sealedData := make([][]byte, len(cats))
+	for i, c := range cats {
+		if sealedData[i], err = dks[1+i].Seal(compact(n.Data[c]), "subject_data", id, c); err != nil {
+			return nil, err
+		}
+	}
+	var dupKind string
+	err = v.db.Write(ctx, func(tx *sqlstore.Tx) error {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO subjects (id, key_id, created_at, updated_at) VALUES ($1, $2, $3, $3)", id, subjectKey.ID(), us); err != nil {
+			return err
+		}
+		for i, ident := range ids {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO subject_identifiers (kind, blind, subject_id, sealed) VALUES ($1, $2, $3, $4)",
+				ident.kind, ident.blind, id, sealedIDs[i]); err != nil {
+				if sqlstore.IsUniqueViolation(err) {
+					dupKind = ident.kind
+				}
+				return err
+			}
+		}
+		for i, c := range cats {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO subject_data (subject_id, category, key_id, sealed, updated_at) VALUES ($1, $2, $3, $4, $5)",
+				id, c, dks[1+i].ID(), sealedData[i], us); err != nil {
+				return err
+			}
+		}
+		return v.appendAudit(ctx, tx, a, "subject.create", target, "ok", subjectKey, map[string]any{
+			"identifiers": kinds(ids), "categories": cats,
+		})
+	})
+	if err != nil {
+		// The keys taken for this subject are durable but unused; they seal
+		// nothing. Destroy them so the key store holds no orphans.
+		destroyIDs := make([]string, len(dks))
+		for i, dk := range dks {
+			destroyIDs[i] = dk.ID()
+		}
+		v.ks.DestroyRelaxed(context.WithoutCancel(ctx), destroyIDs...)
+		if dupKind != "" {
+			return nil, &errcode.Error{Code: errcode.Conflict, Field: dupKind, Message: "another subject already has this " + dupKind, Err: err}
+		}
+		return nil, fmt.Errorf("create subject: %w", err)
+	}
+	s := &Subject{ID: id, Data: map[string]json.RawMessage{}, CreatedAt: now, UpdatedAt: now}
+	for _, ident := range ids {
+		s.setIdentifier(ident.kind, ident.value)
+	}
+	for _, c := range cats {
+		s.Data[c] = compact(n.Data[c])
+	}
+	return s, nil
+}
+
+func (s *Subject) setIdentifier(kind, value string) {
+	switch kind {
+	case KindExternalID:
+		s.ExternalID = value
+	case KindEmail:
+		s.Email = value
+	case KindPhone:
+		s.Phone = value
+	}
+}
+
+func kinds(ids []identifier) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id.kind
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func compact(raw json.RawMessage) json.RawMessage {
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return raw
+	}
+	return b.Bytes()
+}
+
+// notFound is the single answer for unknown and erased subjects, so the two
+// cannot be told apart.
+func notFound() error { return errcode.E(errcode.NotFound, "no such subject") }
+
+// storedSubject is a subject as read from the database, still sealed.
+type storedSubject struct {
+	id         string
+	keyID      string
+	createdAt  int64
+	updatedAt  int64
+	restricted bool
+	idents     map[string][]byte          // kind -> sealed
+	data       map[string]storedData      // category -> sealed
+	dataOrder  []string
+}
+
+type storedData struct {
+	keyID     string
+	sealed    []byte
+	updatedAt int64
+}
+
+// load reads a subject's rows; (nil, nil) when there is none.
+func (v *Vault) load(ctx context.Context, q sqlstore.Querier, id string) (*storedSubject, error) {
+	s := &storedSubject{id: id, idents: map[string][]byte{}, data: map[string]storedData{}}
+	var restricted int
+	err := q.QueryRowContext(ctx, "SELECT key_id, created_at, updated_at, restricted FROM subjects WHERE id = $1", id).
+		Scan(&s.keyID, &s.createdAt, &s.updatedAt, &restricted)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read subject: %w", err)
+	}
+	s.restricted = restricted == 1
+	rows, err := q.QueryContext(ctx, "SELECT kind, sealed FROM subject_identifiers WHERE subject_id = $1", id)
+	if err != nil {
+		return nil, fmt.Errorf("read identifiers: %w", err)
+	}
+	for rows.Next() {
+		var kind string
+		var sealed []byte
+		if err := rows.Scan(&kind, &sealed); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		s.idents[kind] = sealed
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = q.QueryContext(ctx, "SELECT category, key_id, sealed, updated_at FROM subject_data WHERE subject_id = $1 ORDER BY category", id)
+	if err != nil {
+		return nil, fmt.Errorf("read data: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c string
+		var d storedData
+		if err := rows.Scan(&c, &d.keyID, &d.sealed, &d.updatedAt); err != nil {
+			return nil, err
+		}
+		s.data[c] = d
+		s.dataOrder = append(s.dataOrder, c)
+	}
+	return s, rows.Err()
+}
+
+// open decrypts a stored subject. A subject whose key is gone has been
+// erased (the rows may outlive the key by a moment): it is not found.
+func (v *Vault) open(ctx context.Context, s *storedSubject) (*Subject, *keys.DataKey, error) {
+	ids := []string{s.keyID}
+	for _, c := range s.dataOrder {
+		ids = append(ids, s.data[c].keyID)
+	}
+	dks, err := v.ks.Open(ctx, ids...)
+	if err != nil {
+		return nil, nil, err
+	}
+	subjectKey, ok := dks[s.keyID]
+	if !ok {
+		return nil, nil, notFound()
+	}
+	out := &Subject{
+		ID: s.id, Data: map[string]json.RawMessage{}, Restricted: s.restricted,
+		CreatedAt: sqlstore.FromMicros(s.createdAt), UpdatedAt: sqlstore.FromMicros(s.updatedAt),
+	}
+	for kind, sealed := range s.idents {
+		plain, err := subjectKey.Open(sealed, "identifier", s.id, kind)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open %s of %s: %w", kind, s.id, err)
+		}
+		out.setIdentifier(kind, string(plain))
+	}
+	for _, c := range s.dataOrder {
+		d := s.data[c]
+		dk, ok := dks[d.keyID]
+		if !ok {
+			continue // this category was just erased
+		}
+		plain, err := dk.Open(d.sealed, "subject_data", s.id, c)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open %s of %s: %w", c, s.id, err)
+		}
+		out.Data[c] = plain
+	}
+	return out, subjectKey, nil
+}
+
+// Get returns a subject with all its data, auditing the read under the
+// actor's purpose. Restricted subjects may only be read for storage or
+// legal claims (Art. 18).
+func (v *Vault) Get(ctx context.Context, a Actor, id string) (*Subject, error) {
+	return v.get(ctx, a, id, "subject.read")
+}
+
+func (v *Vault) get(ctx context.Context, a Actor, id, action string) (*Subject, error) {
+	if err := v.CheckPurpose(ctx, a.Purpose); err != nil {
+		return nil, err
+	}
+	if !ValidSubjectID(id) {
+		return nil, notFound()
+	}
+	target := v.target(id)
+	st, err := v.load(ctx, v.db.Read(), id)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		if err := v.auditOnly(ctx, a, action, target, "not_found", nil, nil); err != nil {
+			return nil, err
+		}
+		return nil, notFound()
+	}
+	s, dk, err := v.open(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	if s.Restricted && !restrictionAllows(a.Purpose) {
+		if err := v.auditOnly(ctx, a, action, target, "restricted", dk, nil); err != nil {
+			return nil, err
+		}
+		return nil, errcode.E(errcode.Restricted, "processing of this subject's data is restricted (GDPR Art. 18); only the purposes storage and legal-claims may read it")
+	}
+	if err := v.auditOnly(ctx, a, action, target, "ok", dk, map[string]any{"categories": sortedKeys(s.Data)}); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// restrictionAllows lists the purposes for which restricted data may still
+// be read (Art. 18(2)).
+func restrictionAllows(purpose string) bool {
+	return purpose == "storage" || purpose == "legal-claims"
+}
+
+// Lookup finds a subject by one identifier and returns it like Get.
+func (v *Vault) Lookup(ctx context.Context, a Actor, kind, value string) (*Subject, error) {
+	if err := v.CheckPurpose(ctx, a.Purpose); err != nil {
+		return nil, err
+	}
+	norm, err := normalise(kind, value)
+	if err != nil {
+		return nil, err
+	}
+	blind := v.kr.BlindIndex(kind, norm)
+	var id string
+	err = v.db.Read().QueryRowContext(ctx, "SELECT subject_id FROM subject_identifiers WHERE kind = $1 AND blind = $2", kind, blind).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		if err := v.auditOnly(ctx, a, "subject.lookup", v.kr.AuditTarget(kind, norm), "not_found", nil, nil); err != nil {
+			return nil, err
+		}
+		return nil, notFound()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lookup: %w", err)
+	}
+	return v.get(ctx, a, id, "subject.lookup")
+}
+
+// Patch is a rectification (Art. 16): identifiers to set (nil = unchanged,
+// "" = remove) and category data merged field by field (RFC 7396: a null
+// field removes it).
+type Patch struct {
+	ExternalID *string
+	Email      *string
+	Phone      *string
+	Data       map[string]json.RawMessage
+}
+
+// LogValue redacts.
+func (p Patch) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// Update applies a rectification. The old values are kept only in the
+// sealed details of the audit event, never in the live record.
+func (v *Vault) Update(ctx context.Context, a Actor, id string, p Patch) (*Subject, error) {
+	if !ValidSubjectID(id) {
+		return nil, notFound()
+	}
+	for cat, raw := range p.Data {
+		if err := v.checkCategory(ctx, cat); err != nil {
+			return nil, err
+		}
+		if err := checkObject(raw); err != nil {
+			return nil, errcode.Field("data."+cat, "%v", err)
+		}
+	}
+	type change struct{ kind, value string }
+	var idChanges []change
+	for _, c := range []struct {
+		kind string
+		val  *string
+	}{{KindExternalID, p.ExternalID}, {KindEmail, p.Email}, {KindPhone, p.Phone}} {
+		if c.val == nil {
+			continue
+		}
+		val := *c.val
+		if val != "" {
+			n, err := normalise(c.kind, val)
+			if err != nil {
+				return nil, err
+			}
+			val = n
+		}
+		idChanges = append(idChanges, change{c.kind, val})
+	}
+	newKeys, err := v.ks.Take(ctx, len(p.Data))
+	if err != nil {
+		return nil, err
+	}
+	var (
+		result   *Subject
+		retired  []string
+		dupKind  string
+		target   = v.target(id)
+		now      = v.now().UTC()
+		us       = sqlstore.Micros(now)
+	)
+	err = v.db.Write(ctx, func(tx *sqlstore.Tx) error {
+		retired = nil
+		st, err := v.load(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if st == nil {
+			return notFound()
+		}
+		cur, subjectKey, err := v.open(ctx, st)
+		if err != nil {
+			return err
+		}
+		before, after := map[string]any{}, map[string]any{}
+		for _, c := range idChanges {
+			old := identifierOf(cur, c.kind)
+			if old == c.value {
+				continue
+			}
+			before[c.kind], after[c.kind] = old, c.value
+			if _, err := tx.ExecContext(ctx, "DELETE FROM subject_identifiers WHERE subject_id = $1 AND kind = $2", id, c.kind); err != nil {
+				return err
+			}
+			if c.value == "" {
+				continue
+			}
+			sealed, err := subjectKey.Seal([]byte(c.value), "identifier", id, c.kind)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO subject_identifiers (kind, blind, subject_id, sealed) VALUES ($1, $2, $3, $4)",
+				c.kind, v.kr.BlindIndex(c.kind, c.value), id, sealed); err != nil {
+				if sqlstore.IsUniqueViolation(err) {
+					dupKind = c.kind
+				}
+				return err
+			}
+			cur.setIdentifier(c.kind, c.value)
+		}
+		for i, cat := range sortedKeys(p.Data) {
+			merged, err := mergePatch(cur.Data[cat], p.Data[cat])
+			if err != nil {
+				return errcode.Field("data."+cat, "%v", err)
+			}
+			before["data."+cat], after["data."+cat] = cur.Data[cat], merged
+			if err := v.putData(ctx, tx, id, cat, merged, newKeys[i], st, &retired, us); err != nil {
+				return err
+			}
+			cur.Data[cat] = merged
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE subjects SET updated_at = $1 WHERE id = $2", us, id); err != nil {
+			return err
+		}
+		cur.UpdatedAt = now
+		result = cur
+		return v.appendAudit(ctx, tx, a, "subject.rectify", target, "ok", subjectKey, map[string]any{"before": before, "after": after})
+	})
+	if err != nil {
+		if dupKind != "" {
+			return nil, &errcode.Error{Code: errcode.Conflict, Field: dupKind, Message: "another subject already has this " + dupKind, Err: err}
+		}
+		v.ks.DestroyRelaxed(context.WithoutCancel(ctx), keyIDs(newKeys)...)
+		return nil, err
+	}
+	v.ks.DestroyRelaxed(context.WithoutCancel(ctx), retired...)
+	return result, nil
+}
+
+func keyIDs(dks []*keys.DataKey) []string {
+	out := make([]string, len(dks))
+	for i, dk := range dks {
+		out[i] = dk.ID()
+	}
+	return out
+}
+
+func identifierOf(s *Subject, kind string) string {
+	switch kind {
+	case KindExternalID:
+		return s.ExternalID
+	case KindEmail:
+		return s.Email
+	case KindPhone:
+		return s.Phone
+	}
+	return ""
+}
+
+// mergePatch applies an RFC 7396 merge patch to a JSON object.
+func mergePatch(doc, patch json.RawMessage) (json.RawMessage, error) {
+	base := map[string]json.RawMessage{}
+	if len(doc) > 0 {
+		if err := json.Unmarshal(doc, &base); err != nil {
+			return nil, err
+		}
+	}
+	var p map[string]json.RawMessage
+	if err := json.Unmarshal(patch, &p); err != nil {
+		return nil, errors.New("category data must be a JSON object")
+	}
+	for k, val := range p {
+		if strings.TrimSpace(string(val)) == "null" {
+			delete(base, k)
+			continue
+		}
+		base[k] = val
+	}
+	out, err := json.Marshal(base)
+	return out, err
+}
