@@ -18,15 +18,15 @@ import (
 
 // app is gdprd with its stores open.
 type app struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	db       *sqlstore.DB
-	keysDB   *sqlstore.DB // the key store; may be db itself on PostgreSQL
-	keyring  *keys.Keyring
-	audit    *audit.Log
-	vault    *vault.Vault
-	apiKeys  *auth.APIKeys
-	now      func() time.Time
+	cfg     *config.Config
+	log     *slog.Logger
+	db      *sqlstore.DB
+	keysDB  *sqlstore.DB // the key store; may be db itself on PostgreSQL
+	keyring *keys.Keyring
+	audit   *audit.Log
+	vault   *vault.Vault
+	apiKeys *auth.APIKeys
+	now     func() time.Time
 }
 
 // openApp loads the master key and opens (and migrates) both stores.

@@ -130,6 +130,7 @@ func (a *app) serve(ctx context.Context, env Env, banner func(addr string)) erro
 	if env.Ready != nil {
 		env.Ready(addr)
 	}
+	go a.maintain(ctx)
 	errc := make(chan error, 1)
 	go func() {
 		if a.cfg.TLSCert != "" {
@@ -149,5 +150,7 @@ func (a *app) serve(ctx context.Context, env Env, banner func(addr string)) erro
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	// Leave a signed checkpoint of everything logged and a folded WAL.
+	a.maintainOnce(sctx)
 	return nil
 }

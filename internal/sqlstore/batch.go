@@ -17,10 +17,14 @@ const maxBatch = 256
 // queued jobs as it can in one transaction, each in its own savepoint, and
 // commits them together.
 type batcher struct {
-	conn *sql.DB
-	jobs chan *job
-	quit chan struct{}
-	done chan struct{}
+	// conn is the one connection every write runs on. It is held for the
+	// batcher's lifetime so that per-connection settings (the synchronous
+	// PRAGMA) apply to the connection that commits.
+	conn  *sql.Conn
+	stmts *stmtCache
+	jobs  chan *job
+	quit  chan struct{}
+	done  chan struct{}
 
 	closeOnce sync.Once
 	mu        sync.RWMutex // held for reading while sending, for writing to close
@@ -31,20 +35,25 @@ type job struct {
 	ctx  context.Context
 	dur  Durability
 	fn   func(tx *Tx) error
-	excl func(conn *sql.DB) error // runs outside any transaction
+	excl func(conn *sql.Conn) error // runs outside any transaction
 	err  error
 	done chan struct{}
 }
 
-func newBatcher(conn *sql.DB) *batcher {
+func newBatcher(ctx context.Context, pool *sql.DB, stmts *stmtCache) (*batcher, error) {
+	conn, err := pool.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("writer connection: %w", err)
+	}
 	b := &batcher{
-		conn: conn,
-		jobs: make(chan *job, maxBatch),
-		quit: make(chan struct{}),
-		done: make(chan struct{}),
+		conn:  conn,
+		stmts: stmts,
+		jobs:  make(chan *job, maxBatch),
+		quit:  make(chan struct{}),
+		done:  make(chan struct{}),
 	}
 	go b.loop()
-	return b
+	return b, nil
 }
 
 func (b *batcher) submit(ctx context.Context, j *job) error {
@@ -70,7 +79,7 @@ func (b *batcher) do(ctx context.Context, d Durability, fn func(tx *Tx) error) e
 	return b.submit(ctx, &job{ctx: ctx, dur: d, fn: fn, done: make(chan struct{})})
 }
 
-func (b *batcher) exclusive(ctx context.Context, fn func(conn *sql.DB) error) error {
+func (b *batcher) exclusive(ctx context.Context, fn func(conn *sql.Conn) error) error {
 	return b.submit(ctx, &job{ctx: ctx, excl: fn, done: make(chan struct{})})
 }
 
@@ -81,6 +90,7 @@ func (b *batcher) close() {
 		b.mu.Unlock()
 		close(b.quit)
 		<-b.done
+		b.conn.Close()
 	})
 }
 
@@ -148,7 +158,7 @@ func (b *batcher) loop() {
 			if want == Relaxed {
 				mode = "NORMAL"
 			}
-			if _, err := b.conn.Exec("PRAGMA synchronous=" + mode); err != nil {
+			if _, err := b.conn.ExecContext(context.Background(), "PRAGMA synchronous="+mode); err != nil {
 				b.fail(batch, fmt.Errorf("set synchronous: %w", err))
 				continue
 			}
@@ -183,7 +193,7 @@ func (b *batcher) drain() {
 // flushWAL makes relaxed commits durable: in WAL mode with
 // synchronous=NORMAL, a checkpoint first fsyncs the WAL.
 func (b *batcher) flushWAL() {
-	b.conn.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+	b.conn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
 }
 
 func (b *batcher) fail(batch []*job, err error) {
@@ -202,7 +212,7 @@ func (b *batcher) run(batch []*job) {
 		b.fail(batch, fmt.Errorf("begin: %w", err))
 		return
 	}
-	t := &Tx{tx: tx, engine: SQLite}
+	t := &Tx{tx: tx, engine: SQLite, stmts: b.stmts}
 	single := len(batch) == 1
 	ok := 0
 	for _, j := range batch {

@@ -80,6 +80,8 @@ type DB struct {
 	read   *sql.DB
 	batch  *batcher // SQLite only
 	path   string   // SQLite file path
+	// Statement caches of the SQLite pools; nil on PostgreSQL.
+	readStmts, writeStmts *stmtCache
 }
 
 // Options configure Open.
@@ -120,7 +122,10 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		return nil, err
 	}
 	if db.engine == SQLite {
-		db.batch = newBatcher(db.write)
+		if db.batch, err = newBatcher(ctx, db.write, db.writeStmts); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	return db, nil
 }
@@ -154,6 +159,9 @@ func openSQLite(opts Options) (*DB, error) {
 	pragmas := []string{
 		"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)",
 		"foreign_keys(1)", "secure_delete(1)", "temp_store(MEMORY)",
+		// No mmap_size: with a write (an audit event) beside most reads,
+		// SQLite drops and remaps the mapping at nearly every read
+		// transaction, and munmap cost more than the pread it saves.
 	}
 	q := url.Values{}
 	for _, p := range pragmas {
@@ -165,10 +173,17 @@ func openSQLite(opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
-	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
+	// Two writer-pool connections: the batcher holds one for every write;
+	// the other only prepares statements for the cache while a
+	// transaction holds the first (database/sql then re-prepares them on
+	// the writer's connection once and keeps them there).
+	w.SetMaxOpenConns(2)
+	w.SetMaxIdleConns(2)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
+	// Readers begin deferred transactions (a read never takes the write
+	// lock) and refuse writes.
+	q.Del("_txlock")
 	q.Add("_pragma", "query_only(1)")
 	r, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
@@ -188,7 +203,8 @@ func openSQLite(opts Options) (*DB, error) {
 		r.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	return &DB{engine: SQLite, set: opts.Set, write: w, read: r, path: path}, nil
+	return &DB{engine: SQLite, set: opts.Set, write: w, read: r, path: path,
+		readStmts: newStmtCache(r), writeStmts: newStmtCache(w)}, nil
 }
 
 // Engine reports the database technology.
@@ -198,7 +214,24 @@ func (db *DB) Engine() Engine { return db.engine }
 func (db *DB) Path() string { return db.path }
 
 // Read is the pool for queries outside a write transaction.
-func (db *DB) Read() Querier { return db.read }
+func (db *DB) Read() Querier {
+	if db.readStmts != nil {
+		return cachedDB{db: db.read, cache: db.readStmts}
+	}
+	return db.read
+}
+
+// ReadTx runs fn in one read-only transaction, so several queries share
+// one snapshot and one set of locks (on SQLite each standalone query takes
+// its own locks and refills its page cache after any write).
+func (db *DB) ReadTx(ctx context.Context, fn func(q Querier) error) error {
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: db.engine == Postgres})
+	if err != nil {
+		return fmt.Errorf("begin read: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(&Tx{tx: tx, engine: db.engine, stmts: db.readStmts})
+}
 
 // Ping checks that the database answers, for readiness probes.
 func (db *DB) Ping(ctx context.Context) error { return db.read.PingContext(ctx) }
@@ -248,7 +281,7 @@ func (db *DB) Checkpoint(ctx context.Context) error {
 	if db.engine != SQLite {
 		return nil
 	}
-	return db.batch.exclusive(ctx, func(conn *sql.DB) error {
+	return db.batch.exclusive(ctx, func(conn *sql.Conn) error {
 		_, err := conn.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
 		return err
 	})
@@ -258,6 +291,10 @@ func (db *DB) Checkpoint(ctx context.Context) error {
 func (db *DB) Close() error {
 	if db.batch != nil {
 		db.batch.close()
+	}
+	if db.readStmts != nil {
+		db.readStmts.close()
+		db.writeStmts.close()
 	}
 	err := db.write.Close()
 	if db.read != db.write {
@@ -273,20 +310,42 @@ func (db *DB) Close() error {
 type Tx struct {
 	tx     *sql.Tx
 	engine Engine
+	stmts  *stmtCache // SQLite: the writer's statement cache
+}
+
+// stmt returns the cached statement for query bound to this transaction,
+// or nil to run the query unprepared.
+func (t *Tx) stmt(ctx context.Context, query string) *sql.Stmt {
+	if t.stmts == nil {
+		return nil
+	}
+	if st := t.stmts.get(ctx, query); st != nil {
+		return t.tx.StmtContext(ctx, st)
+	}
+	return nil
 }
 
 // Engine reports the database technology, for the rare engine-specific query.
 func (t *Tx) Engine() Engine { return t.engine }
 
 func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := t.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
 	return t.tx.ExecContext(ctx, query, args...)
 }
 
 func (t *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := t.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
 	return t.tx.QueryContext(ctx, query, args...)
 }
 
 func (t *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := t.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return t.tx.QueryRowContext(ctx, query, args...)
 }
 

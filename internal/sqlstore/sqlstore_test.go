@@ -19,7 +19,7 @@ import (
 func createThings(t *testing.T, db *sqlstore.DB) {
 	t.Helper()
 	err := db.Write(context.Background(), func(tx *sqlstore.Tx) error {
-		_, err := tx.ExecContext(context.Background(), "CREATE TABLE things (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)")
+		_, err := tx.ExecContext(context.Background(), "CREATE TABLE things (name TEXT NOT NULL UNIQUE)")
 		return err
 	})
 	if err != nil {

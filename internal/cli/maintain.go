@@ -1,0 +1,38 @@
+package cli
+
+import (
+	"context"
+	"time"
+)
+
+// maintenanceInterval is how often the server folds the WAL back and signs
+// an audit checkpoint.
+const maintenanceInterval = time.Minute
+
+// maintain runs housekeeping until ctx ends: a truncating WAL checkpoint of
+// both SQLite stores, so erased rows do not linger in the WAL, and a signed
+// audit checkpoint whenever the log has grown, so at most a minute of
+// events is unpinned by a signature.
+func (a *app) maintain(ctx context.Context) {
+	t := time.NewTicker(maintenanceInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.maintainOnce(ctx)
+		}
+	}
+}
+
+func (a *app) maintainOnce(ctx context.Context) {
+	for _, db := range [...]interface{ Checkpoint(context.Context) error }{a.db, a.keysDB} {
+		if err := db.Checkpoint(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("WAL checkpoint failed", "err", err)
+		}
+	}
+	if _, err := a.audit.Checkpoint(ctx, a.db); err != nil && ctx.Err() == nil {
+		a.log.Warn("audit checkpoint failed", "err", err)
+	}
+}
