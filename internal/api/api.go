@@ -114,6 +114,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) error {
 	if !key.Has(rt.Scope) {
 		return errcode.E(errcode.Forbidden, "this API key lacks the scope %s", rt.Scope)
 	}
+	// A purpose named in the header must be declared. The vault checks it
+	// on reads only; writes would record an undeclared purpose in the audit
+	// log. (A key's own purpose was checked when the key was made.)
+	if p := r.Header.Get("Gdprd-Purpose"); p != "" {
+		if err := s.Vault.CheckPurpose(r.Context(), p); err != nil {
+			return err
+		}
+	}
 	return rt.handler(w, r.WithContext(context.WithValue(r.Context(), keyCtx{}, key)))
 }
 

@@ -136,59 +136,79 @@ func (l *Log) now() time.Time {
 // the head. Every CheckpointEvery events it also stores a signed checkpoint
 // in the same transaction. It returns the event's seq.
 func (l *Log) Append(ctx context.Context, tx *sqlstore.Tx, e Event) (int64, error) {
-	if err := validate(&e); err != nil {
+	seqs, err := l.AppendAll(ctx, tx, []Event{e})
+	if err != nil {
 		return 0, err
+	}
+	return seqs[0], nil
+}
+
+// AppendAll appends several events in order with one lock and one move of
+// the head, and returns their seqs. Like Append it runs in the caller's
+// transaction and fails as a whole.
+func (l *Log) AppendAll(ctx context.Context, tx *sqlstore.Tx, events []Event) ([]int64, error) {
+	for i := range events {
+		if err := validate(&events[i]); err != nil {
+			return nil, err
+		}
 	}
 	head, err := lockHead(ctx, tx)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if len(head.Hash) != sha256.Size {
-		return 0, fmt.Errorf("audit: head hash at seq %d has %d bytes, want %d", head.Seq, len(head.Hash), sha256.Size)
+		return nil, fmt.Errorf("audit: head hash at seq %d has %d bytes, want %d", head.Seq, len(head.Hash), sha256.Size)
 	}
-	if len(e.Details) == 0 {
-		e.Details = nil // stored as NULL; hashed the same as empty
-	}
-	e.Seq = head.Seq + 1
-	e.At = l.now()
-	e.PrevHash = head.Hash
+	start := head.Seq
+	seqs := make([]int64, len(events))
+	at := l.now()
 	var h hasher
-	sum, ok := h.sum(&e)
-	if !ok {
-		return 0, errors.New("audit: event field too long")
-	}
-	e.Hash = sum[:]
-
-	_, err = tx.ExecContext(ctx, `INSERT INTO audit_events
+	for i := range events {
+		e := &events[i]
+		if len(e.Details) == 0 {
+			e.Details = nil // stored as NULL; hashed the same as empty
+		}
+		e.Seq = head.Seq + 1
+		e.At = at
+		e.PrevHash = head.Hash
+		sum, ok := h.sum(e)
+		if !ok {
+			return nil, errors.New("audit: event field too long")
+		}
+		e.Hash = sum[:]
+		_, err = tx.ExecContext(ctx, `INSERT INTO audit_events
 		(seq, at, actor, action, purpose, target, result, key_id, details, prev_hash, hash)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		e.Seq, sqlstore.Micros(e.At), e.Actor, e.Action, e.Purpose, e.Target, e.Result,
-		e.KeyID, e.Details, e.PrevHash, e.Hash)
-	if err != nil {
-		return 0, fmt.Errorf("audit: insert event %d: %w", e.Seq, err)
+			e.Seq, sqlstore.Micros(e.At), e.Actor, e.Action, e.Purpose, e.Target, e.Result,
+			e.KeyID, e.Details, e.PrevHash, e.Hash)
+		if err != nil {
+			return nil, fmt.Errorf("audit: insert event %d: %w", e.Seq, err)
+		}
+		if l.signer != nil && e.Seq%l.every == 0 {
+			cp, err := l.sign(e.Seq, e.Hash, e.At)
+			if err != nil {
+				return nil, err
+			}
+			if err := storeCheckpoint(ctx, tx, cp); err != nil {
+				return nil, err
+			}
+		}
+		head = Head{Seq: e.Seq, Hash: e.Hash}
+		seqs[i] = e.Seq
 	}
 	// The seq condition is a second guard against two writers appending
 	// from the same head: the loser updates nothing and fails.
 	res, err := tx.ExecContext(ctx, "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3",
-		e.Seq, e.Hash, head.Seq)
+		head.Seq, head.Hash, start)
 	if err != nil {
-		return 0, fmt.Errorf("audit: move head to %d: %w", e.Seq, err)
+		return nil, fmt.Errorf("audit: move head to %d: %w", head.Seq, err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return 0, fmt.Errorf("audit: move head to %d: %w", e.Seq, err)
+		return nil, fmt.Errorf("audit: move head to %d: %w", head.Seq, err)
 	} else if n != 1 {
-		return 0, fmt.Errorf("audit: head moved under us while appending seq %d", e.Seq)
+		return nil, fmt.Errorf("audit: head moved under us while appending seq %d", head.Seq)
 	}
-	if l.signer != nil && e.Seq%l.every == 0 {
-		cp, err := l.sign(e.Seq, e.Hash, e.At)
-		if err != nil {
-			return 0, err
-		}
-		if err := storeCheckpoint(ctx, tx, cp); err != nil {
-			return 0, err
-		}
-	}
-	return e.Seq, nil
+	return seqs, nil
 }
 
 // maxField bounds each length-prefixed field so that its length fits the

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gdprd/gdprd/internal/audit"
@@ -57,11 +58,24 @@ type APIKeys struct {
 	kr    *keys.Keyring
 	audit *audit.Log
 	now   func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]cachedKey // by hex HMAC of the secret
+}
+
+// AuthCacheTTL is how long a checked key is trusted without asking the
+// database again: a revocation reaches every replica within this time (in
+// the replica that revokes, at once).
+const AuthCacheTTL = time.Second
+
+type cachedKey struct {
+	key   *APIKey
+	until time.Time
 }
 
 // NewAPIKeys returns the API key store.
 func NewAPIKeys(db *sqlstore.DB, kr *keys.Keyring, log *audit.Log, now func() time.Time) *APIKeys {
-	return &APIKeys{db: db, kr: kr, audit: log, now: now}
+	return &APIKeys{db: db, kr: kr, audit: log, now: now, cache: map[string]cachedKey{}}
 }
 
 // NewKey is the input of Create.
@@ -128,8 +142,12 @@ func actorOr(a string) string {
 	return a
 }
 
-// Revoke ends a key at once.
+// Revoke ends a key: at once in this process, within AuthCacheTTL in
+// other replicas.
 func (s *APIKeys) Revoke(ctx context.Context, id, actor string) error {
+	s.mu.Lock()
+	clear(s.cache)
+	s.mu.Unlock()
 	return s.db.Write(ctx, func(tx *sqlstore.Tx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", sqlstore.Micros(s.now()), id)
 		if err != nil {
@@ -186,13 +204,36 @@ var errBadKey = errcode.E(errcode.Unauthorized, "a valid API key is required: Au
 
 // Authenticate returns the active key whose secret this is. The lookup is
 // by id (parsed from the secret); the secret is compared by HMAC in
-// constant time. Revocation takes effect on the next request, on every
-// replica, because nothing is cached.
+// constant time. A checked key is remembered for AuthCacheTTL, which
+// spares most requests a database read.
 func (s *APIKeys) Authenticate(ctx context.Context, secret string) (*APIKey, error) {
 	id, ok := keys.ParseAPIKey(secret)
 	if !ok {
 		return nil, errBadKey
 	}
+	want := s.kr.HashSecret(secret)
+	now := s.now()
+	s.mu.Lock()
+	c, hit := s.cache[string(want)]
+	s.mu.Unlock()
+	if hit && now.Before(c.until) {
+		return c.key, nil
+	}
+	k, err := s.lookup(ctx, id, want)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if len(s.cache) > 10_000 {
+		clear(s.cache)
+	}
+	s.cache[string(want)] = cachedKey{key: k, until: now.Add(AuthCacheTTL)}
+	s.mu.Unlock()
+	return k, nil
+}
+
+// lookup reads key id and checks that want is the HMAC of its secret.
+func (s *APIKeys) lookup(ctx context.Context, id string, want []byte) (*APIKey, error) {
 	var hash []byte
 	row := s.db.Read().QueryRowContext(ctx, "SELECT id, name, scopes, purpose, rate_limit, created_at, revoked_at, secret_hash FROM api_keys WHERE id = $1", id)
 	var k APIKey
@@ -206,7 +247,7 @@ func (s *APIKeys) Authenticate(ctx context.Context, secret string) (*APIKey, err
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
-	if !keys.Equal(hash, s.kr.HashSecret(secret)) || revoked.Valid {
+	if !keys.Equal(hash, want) || revoked.Valid {
 		return nil, errBadKey
 	}
 	k.Scopes = strings.Fields(scopes)

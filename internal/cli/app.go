@@ -69,6 +69,9 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, e
 }
 
 func (a *app) close() {
+	if a.vault != nil {
+		a.vault.Close()
+	}
 	if a.keysDB != nil {
 		a.keysDB.Close()
 	}

@@ -93,7 +93,7 @@ func (v *Vault) GetData(ctx context.Context, a Actor, id, cat string) (json.RawM
 	if err := v.checkCategory(ctx, cat); err != nil {
 		return nil, err
 	}
-	s, err := v.get(ctx, a, id, "subject.data.read")
+	s, err := v.read(ctx, a, id, "subject.data.read")
 	if err != nil {
 		return nil, err
 	}

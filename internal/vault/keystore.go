@@ -27,6 +27,59 @@ type KeyStore struct {
 	mu     sync.Mutex
 	active string // id of the KEK that wraps new data keys
 	pool   []*keys.DataKey
+
+	cache keyCache
+}
+
+// keyCacheTTL bounds how long an unwrapped data key stays in memory after
+// its last load. Destroying a key drops it from this process's cache at
+// once; on other replicas the cached copy can no longer reach data, because
+// the erasure deleted the rows it sealed in the same transaction as the
+// tombstone, and it expires within the TTL.
+const (
+	keyCacheTTL  = time.Minute
+	keyCacheSize = 50_000
+)
+
+// keyCache keeps recently used data keys unwrapped, sparing most reads a
+// round trip to the key store.
+type keyCache struct {
+	mu sync.Mutex
+	m  map[string]cachedKey
+}
+
+type cachedKey struct {
+	dk    *keys.DataKey
+	until time.Time
+}
+
+func (c *keyCache) get(id string, now time.Time) *keys.DataKey {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[id]
+	if !ok || now.After(e.until) {
+		return nil
+	}
+	return e.dk
+}
+
+func (c *keyCache) put(now time.Time, dks ...*keys.DataKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m)+len(dks) > keyCacheSize {
+		c.m = make(map[string]cachedKey, len(dks))
+	}
+	for _, dk := range dks {
+		c.m[dk.ID()] = cachedKey{dk: dk, until: now.Add(keyCacheTTL)}
+	}
+}
+
+func (c *keyCache) drop(ids ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range ids {
+		delete(c.m, id)
+	}
 }
 
 // OpenKeyStore loads the key-encryption keys, creating the first one on a
@@ -107,6 +160,7 @@ func (ks *KeyStore) Take(ctx context.Context, n int) ([]*keys.DataKey, error) {
 	out := make([]*keys.DataKey, n)
 	copy(out, ks.pool[len(ks.pool)-n:])
 	ks.pool = ks.pool[:len(ks.pool)-n]
+	ks.cache.put(ks.now(), out...)
 	return out, nil
 }
 
@@ -157,8 +211,17 @@ func (ks *KeyStore) refillLocked(ctx context.Context) error {
 
 // Open returns the data keys with the given ids; a missing id is absent
 // from the map (its data has been crypto-shredded).
-func (ks *KeyStore) Open(ctx context.Context, ids ...string) (map[string]*keys.DataKey, error) {
-	out := make(map[string]*keys.DataKey, len(ids))
+func (ks *KeyStore) Open(ctx context.Context, want ...string) (map[string]*keys.DataKey, error) {
+	out := make(map[string]*keys.DataKey, len(want))
+	now := ks.now()
+	var ids []string
+	for _, id := range want {
+		if dk := ks.cache.get(id, now); dk != nil {
+			out[id] = dk
+		} else {
+			ids = append(ids, id)
+		}
+	}
 	if len(ids) == 0 {
 		return out, nil
 	}
@@ -195,6 +258,7 @@ func (ks *KeyStore) Open(ctx context.Context, ids ...string) (map[string]*keys.D
 			return nil, fmt.Errorf("unwrap data key %s: %w", id, err)
 		}
 		out[id] = dk
+		ks.cache.put(now, dk)
 	}
 	return out, rows.Err()
 }
@@ -217,6 +281,7 @@ func (ks *KeyStore) destroy(ctx context.Context, d sqlstore.Durability, ids []st
 	if len(ids) == 0 {
 		return nil
 	}
+	ks.cache.drop(ids...)
 	return ks.db.WriteWith(ctx, d, func(tx *sqlstore.Tx) error {
 		for _, id := range ids {
 			if _, err := tx.ExecContext(ctx, "DELETE FROM data_keys WHERE id = $1", id); err != nil {

@@ -3,13 +3,13 @@ package vault
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/gdprd/gdprd/internal/errcode"
 	"github.com/gdprd/gdprd/internal/keys"
@@ -190,8 +190,8 @@ type storedSubject struct {
 	createdAt  int64
 	updatedAt  int64
 	restricted bool
-	idents     map[string][]byte          // kind -> sealed
-	data       map[string]storedData      // category -> sealed
+	idents     map[string][]byte     // kind -> sealed
+	data       map[string]storedData // category -> sealed
 	dataOrder  []string
 }
 
@@ -201,51 +201,63 @@ type storedData struct {
 	updatedAt int64
 }
 
-// load reads a subject's rows; (nil, nil) when there is none.
+// loadSQL reads a subject's row, identifiers and data in one statement
+// (rows tagged 0, 1, 2), which on SQLite costs a third of three queries.
+// The %[1]s is how the subject is found: a parameter, or a scalar subquery
+// over the blind index that the engine evaluates once. (A CTE joined to the
+// tables made SQLite scan them whole.)
+const loadSQL = `
+SELECT 0, key_id, id, CAST(NULL AS BYTEA), created_at, updated_at, restricted FROM subjects WHERE id = %[1]s
+UNION ALL SELECT 1, kind, '', sealed, 0, 0, 0 FROM subject_identifiers WHERE subject_id = %[1]s
+UNION ALL SELECT 2, category, key_id, sealed, updated_at, 0, 0 FROM subject_data WHERE subject_id = %[1]s`
+
+var (
+	loadByID         = fmt.Sprintf(loadSQL, "$1")
+	loadByIdentifier = fmt.Sprintf(loadSQL, "(SELECT subject_id FROM subject_identifiers WHERE kind = $1 AND blind = $2)")
+)
+
+// load reads a subject's rows by id; (nil, nil) when there is none.
 func (v *Vault) load(ctx context.Context, q sqlstore.Querier, id string) (*storedSubject, error) {
-	s := &storedSubject{id: id, idents: map[string][]byte{}, data: map[string]storedData{}}
-	var restricted int
-	err := q.QueryRowContext(ctx, "SELECT key_id, created_at, updated_at, restricted FROM subjects WHERE id = $1", id).
-		Scan(&s.keyID, &s.createdAt, &s.updatedAt, &restricted)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
+	return loadWith(ctx, q, loadByID, id)
+}
+
+func loadWith(ctx context.Context, q sqlstore.Querier, query string, args ...any) (*storedSubject, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read subject: %w", err)
 	}
-	s.restricted = restricted == 1
-	rows, err := q.QueryContext(ctx, "SELECT kind, sealed FROM subject_identifiers WHERE subject_id = $1", id)
-	if err != nil {
-		return nil, fmt.Errorf("read identifiers: %w", err)
-	}
-	for rows.Next() {
-		var kind string
-		var sealed []byte
-		if err := rows.Scan(&kind, &sealed); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		s.idents[kind] = sealed
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows, err = q.QueryContext(ctx, "SELECT category, key_id, sealed, updated_at FROM subject_data WHERE subject_id = $1 ORDER BY category", id)
-	if err != nil {
-		return nil, fmt.Errorf("read data: %w", err)
-	}
 	defer rows.Close()
+	s := &storedSubject{idents: map[string][]byte{}, data: map[string]storedData{}}
+	found := false
 	for rows.Next() {
-		var c string
-		var d storedData
-		if err := rows.Scan(&c, &d.keyID, &d.sealed, &d.updatedAt); err != nil {
-			return nil, err
+		var (
+			tag        int
+			a, b       string
+			sealed     []byte
+			n1, n2, n3 int64
+		)
+		if err := rows.Scan(&tag, &a, &b, &sealed, &n1, &n2, &n3); err != nil {
+			return nil, fmt.Errorf("read subject: %w", err)
 		}
-		s.data[c] = d
-		s.dataOrder = append(s.dataOrder, c)
+		switch tag {
+		case 0:
+			found = true
+			s.keyID, s.id, s.createdAt, s.updatedAt, s.restricted = a, b, n1, n2, n3 == 1
+		case 1:
+			s.idents[a] = sealed
+		case 2:
+			s.data[a] = storedData{keyID: b, sealed: sealed, updatedAt: n1}
+			s.dataOrder = append(s.dataOrder, a)
+		}
 	}
-	return s, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read subject: %w", err)
+	}
+	if !found {
+		return nil, nil
+	}
+	sort.Strings(s.dataOrder)
+	return s, nil
 }
 
 // open decrypts a stored subject. A subject whose key is gone has been
@@ -293,27 +305,35 @@ func (v *Vault) open(ctx context.Context, s *storedSubject) (*Subject, *keys.Dat
 // actor's purpose. Restricted subjects may only be read for storage or
 // legal claims (Art. 18).
 func (v *Vault) Get(ctx context.Context, a Actor, id string) (*Subject, error) {
-	return v.get(ctx, a, id, "subject.read")
+	return v.read(ctx, a, id, "subject.read")
 }
 
-func (v *Vault) get(ctx context.Context, a Actor, id, action string) (*Subject, error) {
+// read loads, decrypts and audits one subject for a under action.
+func (v *Vault) read(ctx context.Context, a Actor, id, action string) (*Subject, error) {
 	if err := v.CheckPurpose(ctx, a.Purpose); err != nil {
 		return nil, err
 	}
 	if !ValidSubjectID(id) {
 		return nil, notFound()
 	}
-	target := v.target(id)
 	st, err := v.load(ctx, v.db.Read(), id)
 	if err != nil {
 		return nil, err
 	}
+	return v.reveal(ctx, a, action, v.target(id), st)
+}
+
+// reveal decrypts a loaded subject for a, enforcing restriction, and
+// returns it only once the access is audited. A nil st is a miss, audited
+// under target.
+func (v *Vault) reveal(ctx context.Context, a Actor, action, target string, st *storedSubject) (*Subject, error) {
 	if st == nil {
 		if err := v.auditOnly(ctx, a, action, target, "not_found", nil, nil); err != nil {
 			return nil, err
 		}
 		return nil, notFound()
 	}
+	target = v.target(st.id)
 	s, dk, err := v.open(ctx, st)
 	if err != nil {
 		return nil, err
@@ -346,18 +366,11 @@ func (v *Vault) Lookup(ctx context.Context, a Actor, kind, value string) (*Subje
 		return nil, err
 	}
 	blind := v.kr.BlindIndex(kind, norm)
-	var id string
-	err = v.db.Read().QueryRowContext(ctx, "SELECT subject_id FROM subject_identifiers WHERE kind = $1 AND blind = $2", kind, blind).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		if err := v.auditOnly(ctx, a, "subject.lookup", v.kr.AuditTarget(kind, norm), "not_found", nil, nil); err != nil {
-			return nil, err
-		}
-		return nil, notFound()
-	}
+	st, err := loadWith(ctx, v.db.Read(), loadByIdentifier, kind, blind)
 	if err != nil {
-		return nil, fmt.Errorf("lookup: %w", err)
+		return nil, err
 	}
-	return v.get(ctx, a, id, "subject.lookup")
+	return v.reveal(ctx, a, "subject.lookup", v.kr.AuditTarget(kind, norm), st)
 }
 
 // Patch is a rectification (Art. 16): identifiers to set (nil = unchanged,
@@ -411,12 +424,12 @@ func (v *Vault) Update(ctx context.Context, a Actor, id string, p Patch) (*Subje
 		return nil, err
 	}
 	var (
-		result   *Subject
-		retired  []string
-		dupKind  string
-		target   = v.target(id)
-		now      = v.now().UTC()
-		us       = sqlstore.Micros(now)
+		result  *Subject
+		retired []string
+		dupKind string
+		target  = v.target(id)
+		now     = v.now().UTC().Truncate(time.Microsecond)
+		us      = sqlstore.Micros(now)
 	)
 	err = v.db.Write(ctx, func(tx *sqlstore.Tx) error {
 		retired = nil
@@ -442,6 +455,7 @@ func (v *Vault) Update(ctx context.Context, a Actor, id string, p Patch) (*Subje
 				return err
 			}
 			if c.value == "" {
+				cur.setIdentifier(c.kind, "")
 				continue
 			}
 			sealed, err := subjectKey.Seal([]byte(c.value), "identifier", id, c.kind)
@@ -476,10 +490,10 @@ func (v *Vault) Update(ctx context.Context, a Actor, id string, p Patch) (*Subje
 		return v.appendAudit(ctx, tx, a, "subject.rectify", target, "ok", subjectKey, map[string]any{"before": before, "after": after})
 	})
 	if err != nil {
+		v.ks.DestroyRelaxed(context.WithoutCancel(ctx), keyIDs(newKeys)...)
 		if dupKind != "" {
 			return nil, &errcode.Error{Code: errcode.Conflict, Field: dupKind, Message: "another subject already has this " + dupKind, Err: err}
 		}
-		v.ks.DestroyRelaxed(context.WithoutCancel(ctx), keyIDs(newKeys)...)
 		return nil, err
 	}
 	v.ks.DestroyRelaxed(context.WithoutCancel(ctx), retired...)

@@ -75,9 +75,10 @@ type Vault struct {
 	kr    *keys.Keyring
 	audit *audit.Log
 	now   func() time.Time
-	// readDurability is how read-audit events are committed: Relaxed by
-	// default (on disk within 200 ms), Durable when the operator asks.
-	readDurability sqlstore.Durability
+	// reads records the audit events of reads and refusals, coalescing
+	// concurrent ones; Relaxed by default (on disk within 200 ms),
+	// Durable when the operator asks.
+	reads *audit.Recorder
 
 	mu         sync.RWMutex
 	categories map[string]bool
@@ -98,18 +99,24 @@ type Options struct {
 
 // New returns a Vault and re-applies any pending key tombstones.
 func New(ctx context.Context, o Options) (*Vault, error) {
-	v := &Vault{db: o.DB, ks: o.KeyStore, kr: o.Keyring, audit: o.Audit, now: o.Clock, readDurability: sqlstore.Relaxed}
+	v := &Vault{db: o.DB, ks: o.KeyStore, kr: o.Keyring, audit: o.Audit, now: o.Clock}
 	if v.now == nil {
 		v.now = time.Now
-	}
-	if o.DurableReadAudit {
-		v.readDurability = sqlstore.Durable
 	}
 	if err := v.ApplyTombstones(ctx); err != nil {
 		return nil, err
 	}
+	d := sqlstore.Relaxed
+	if o.DurableReadAudit {
+		d = sqlstore.Durable
+	}
+	v.reads = o.Audit.NewRecorder(o.DB, d)
 	return v, nil
 }
+
+// Close stops the read-audit recorder after writing what it holds; call it
+// before closing the database.
+func (v *Vault) Close() { v.reads.Close() }
 
 // KeyStore exposes the key store, for `gdprd keys rotate`.
 func (v *Vault) KeyStore() *KeyStore { return v.ks }
@@ -145,7 +152,14 @@ func normalise(kind, value string) (string, error) {
 		return "", errcode.Field(kind, "unknown identifier kind")
 	}
 	if err != nil {
-		return "", errcode.Field(kind, "%s is not valid: %v", kind, err)
+		// The normaliser's reason ("missing country code…") helps the
+		// client; its package prefix does not. The value itself is never
+		// repeated: it is personal data.
+		reason := err.Error()
+		if i := strings.LastIndex(reason, ": "); i >= 0 {
+			reason = reason[i+2:]
+		}
+		return "", &errcode.Error{Code: errcode.Invalid, Field: kind, Message: kind + " is not valid: " + reason, Err: err}
 	}
 	return n, nil
 }
@@ -210,11 +224,21 @@ func (v *Vault) appendAuditSeq(ctx context.Context, tx *sqlstore.Tx, a Actor, ac
 	return seq, nil
 }
 
-// auditOnly records an access that changed nothing (a read, a miss).
+// auditOnly records an access that changed nothing (a read, a miss). The
+// caller returns the data only after this succeeds.
 func (v *Vault) auditOnly(ctx context.Context, a Actor, action, target, result string, dk *keys.DataKey, details any) error {
-	return v.db.WriteWith(ctx, v.readDurability, func(tx *sqlstore.Tx) error {
-		return v.appendAudit(ctx, tx, a, action, target, result, dk, details)
+	sealed, keyID, err := sealDetails(dk, target, details)
+	if err != nil {
+		return fmt.Errorf("seal audit details: %w", err)
+	}
+	_, err = v.reads.Record(ctx, audit.Event{
+		Actor: a.Name, Action: action, Purpose: a.Purpose, Target: target,
+		Result: result, KeyID: keyID, Details: sealed,
 	})
+	if err != nil {
+		return fmt.Errorf("audit %s: %w", action, err)
+	}
+	return nil
 }
 
 // Audit records an administrative action that touches no subject (API key
