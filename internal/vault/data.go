@@ -3,6 +3,8 @@ package vault
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 
 	"github.com/gdprd/gdprd/internal/errcode"
 	"github.com/gdprd/gdprd/internal/keys"
@@ -32,13 +34,30 @@ func (v *Vault) putData(ctx context.Context, tx *sqlstore.Tx, id, cat string, va
 	return err
 }
 
+// tombstone records that keyIDs are to be destroyed, in one statement.
 func tombstone(ctx context.Context, tx *sqlstore.Tx, us int64, keyIDs ...string) error {
-	for _, k := range keyIDs {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO key_tombstones (key_id, at) VALUES ($1, $2) ON CONFLICT (key_id) DO NOTHING", k, us); err != nil {
-			return err
-		}
+	if len(keyIDs) == 0 {
+		return nil
 	}
-	return nil
+	query, args := valuesInsert("INSERT INTO key_tombstones (key_id, at) VALUES ", " ON CONFLICT (key_id) DO NOTHING", keyIDs, us)
+	_, err := tx.ExecContext(ctx, query, args...)
+	return err
+}
+
+// valuesInsert builds a multi-row insert of (id, extra) pairs.
+func valuesInsert(head, tail string, ids []string, extra any) (string, []any) {
+	var sb strings.Builder
+	sb.WriteString(head)
+	args := make([]any, 0, 2*len(ids))
+	for i, id := range ids {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, "($%d, $%d)", 2*i+1, 2*i+2)
+		args = append(args, id, extra)
+	}
+	sb.WriteString(tail)
+	return sb.String(), args
 }
 
 // PutData replaces one category of a subject's data.

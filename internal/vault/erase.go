@@ -2,7 +2,10 @@ package vault
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/gdprd/gdprd/internal/errcode"
@@ -36,25 +39,35 @@ func (v *Vault) Erase(ctx context.Context, a Actor, id string) (*Receipt, error)
 	var r *Receipt
 	var keyIDs []string
 	err := v.db.Write(ctx, func(tx *sqlstore.Tx) error {
-		st, err := v.load(ctx, tx, id)
+		r = &Receipt{SubjectID: id, ErasedAt: now, Scope: "subject", Identifiers: []string{}, Categories: []string{}}
+		keyIDs = keyIDs[:0]
+		// Each DELETE says what it removed, so the receipt and the
+		// tombstones name exactly the rows this transaction erased. The
+		// children go first: deleting the subject would cascade to them
+		// silently.
+		if err := collect(ctx, tx, "DELETE FROM subject_data WHERE subject_id = $1 RETURNING category, key_id", id, func(c, k string) {
+			r.Categories = append(r.Categories, c)
+			keyIDs = append(keyIDs, k)
+		}); err != nil {
+			return err
+		}
+		if err := collect(ctx, tx, "DELETE FROM subject_identifiers WHERE subject_id = $1 RETURNING kind, ''", id, func(kind, _ string) {
+			r.Identifiers = append(r.Identifiers, kind)
+		}); err != nil {
+			return err
+		}
+		var subjectKey string
+		err := tx.QueryRowContext(ctx, "DELETE FROM subjects WHERE id = $1 RETURNING key_id", id).Scan(&subjectKey)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound() // rolls back the (empty) deletes above
+		}
 		if err != nil {
 			return err
 		}
-		if st == nil {
-			return notFound()
-		}
-		r = &Receipt{SubjectID: id, ErasedAt: now, Scope: "subject", Identifiers: sortedKeys(st.idents), Categories: st.dataOrder}
-		if r.Categories == nil {
-			r.Categories = []string{}
-		}
-		keyIDs = []string{st.keyID}
-		for _, c := range st.dataOrder {
-			keyIDs = append(keyIDs, st.data[c].keyID)
-		}
+		keyIDs = append(keyIDs, subjectKey)
+		sort.Strings(r.Categories)
+		sort.Strings(r.Identifiers)
 		if err := tombstone(ctx, tx, us, keyIDs...); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM subjects WHERE id = $1", id); err != nil {
 			return err
 		}
 		// The subject's key is going: the event carries no sealed details.
@@ -69,6 +82,23 @@ func (v *Vault) Erase(ctx context.Context, a Actor, id string) (*Receipt, error)
 	}
 	r.KeysDestroyed = len(keyIDs)
 	return r, nil
+}
+
+// collect runs a two-column query and hands each row to fn.
+func collect(ctx context.Context, q sqlstore.Querier, query, arg string, fn func(a, b string)) error {
+	rows, err := q.QueryContext(ctx, query, arg)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a, b string
+		if err := rows.Scan(&a, &b); err != nil {
+			return err
+		}
+		fn(a, b)
+	}
+	return rows.Err()
 }
 
 // EraseCategory removes one category of a subject's data and shreds its key.

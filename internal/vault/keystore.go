@@ -225,18 +225,8 @@ func (ks *KeyStore) Open(ctx context.Context, want ...string) (map[string]*keys.
 	if len(ids) == 0 {
 		return out, nil
 	}
-	var sb strings.Builder
-	sb.WriteString("SELECT id, kek_id, wrapped FROM data_keys WHERE id IN (")
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		if i > 0 {
-			sb.WriteByte(',')
-		}
-		fmt.Fprintf(&sb, "$%d", i+1)
-		args[i] = id
-	}
-	sb.WriteByte(')')
-	rows, err := ks.db.Read().QueryContext(ctx, sb.String(), args...)
+	query, args := inList("SELECT id, kek_id, wrapped FROM data_keys WHERE id IN ", ids)
+	rows, err := ks.db.Read().QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read data keys: %w", err)
 	}
@@ -263,6 +253,23 @@ func (ks *KeyStore) Open(ctx context.Context, want ...string) (map[string]*keys.
 	return out, rows.Err()
 }
 
+// inList appends "($1, $2, …)" for ids to head.
+func inList(head string, ids []string) (string, []any) {
+	var sb strings.Builder
+	sb.WriteString(head)
+	sb.WriteByte('(')
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, "$%d", i+1)
+		args[i] = id
+	}
+	sb.WriteByte(')')
+	return sb.String(), args
+}
+
 // Destroy deletes data keys durably.
 func (ks *KeyStore) Destroy(ctx context.Context, ids ...string) error {
 	return ks.destroy(ctx, sqlstore.Durable, ids)
@@ -282,11 +289,10 @@ func (ks *KeyStore) destroy(ctx context.Context, d sqlstore.Durability, ids []st
 		return nil
 	}
 	ks.cache.drop(ids...)
+	query, args := inList("DELETE FROM data_keys WHERE id IN ", ids)
 	return ks.db.WriteWith(ctx, d, func(tx *sqlstore.Tx) error {
-		for _, id := range ids {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM data_keys WHERE id = $1", id); err != nil {
-				return fmt.Errorf("destroy data key: %w", err)
-			}
+		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+			return fmt.Errorf("destroy data keys: %w", err)
 		}
 		return nil
 	})
