@@ -24,7 +24,9 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 	if err := keys.CreateMasterFile(cfg.MasterKeyFile); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	log := newLogger(env.Stderr, cfg)
+	out := newBufferedLog(env.Stderr)
+	defer out.Close()
+	log := newLogger(out, cfg)
 	a, err := openApp(ctx, cfg, log)
 	if err != nil {
 		return err

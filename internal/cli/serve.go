@@ -26,7 +26,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(env.Stderr, cfg)
+	out := newBufferedLog(env.Stderr)
+	defer out.Close()
+	log := newLogger(out, cfg)
 	a, err := openApp(ctx, cfg, log)
 	if err != nil {
 		return err
