@@ -314,14 +314,16 @@ type Tx struct {
 }
 
 // stmt returns the cached statement for query bound to this transaction,
-// or nil to run the query unprepared.
+// or nil to run the query unprepared (the first time; the cache is warmed
+// in the background, never while this transaction holds its connection).
 func (t *Tx) stmt(ctx context.Context, query string) *sql.Stmt {
 	if t.stmts == nil {
 		return nil
 	}
-	if st := t.stmts.get(ctx, query); st != nil {
+	if st := t.stmts.lookup(query); st != nil {
 		return t.tx.StmtContext(ctx, st)
 	}
+	t.stmts.warm(query)
 	return nil
 }
 

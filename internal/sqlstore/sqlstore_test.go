@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gdprd/gdprd/internal/sqlstore"
 	"github.com/gdprd/gdprd/internal/sqlstore/sqltest"
@@ -279,5 +280,40 @@ func TestLibcPin(t *testing.T) {
 	}
 	if libcVer != want {
 		t.Fatalf("modernc.org/libc is %s, but modernc.org/sqlite %s was generated with %s", libcVer, sqliteVer, want)
+	}
+}
+
+// TestReadTxDoesNotDeadlockOnColdStatements: every reader connection held
+// by a transaction that meets a statement for the first time must not wait
+// for a free connection to prepare it on.
+func TestReadTxDoesNotDeadlockOnColdStatements(t *testing.T) {
+	db, err := sqlstore.Open(context.Background(), sqlstore.Options{URL: filepath.Join(t.TempDir(), "r.db"), Readers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	done := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		go func(i int) {
+			done <- db.ReadTx(context.Background(), func(q sqlstore.Querier) error {
+				var n int
+				// A distinct query text per goroutine: each is cold.
+				if err := q.QueryRowContext(context.Background(), fmt.Sprintf("SELECT %d + COUNT(*) FROM purposes", i)).Scan(&n); err != nil {
+					return err
+				}
+				time.Sleep(20 * time.Millisecond) // hold the connection
+				return q.QueryRowContext(context.Background(), fmt.Sprintf("SELECT %d", i)).Scan(&n)
+			})
+		}(i)
+	}
+	for i := 0; i < 8; i++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("read transactions deadlocked")
+		}
 	}
 }

@@ -17,47 +17,85 @@ const maxCachedStmts = 512
 // first time it is used there. (pgx caches statements per connection by
 // itself, so PostgreSQL does not use this.)
 type stmtCache struct {
-	db *sql.DB
-	mu sync.RWMutex
-	m  map[string]*sql.Stmt
+	db      *sql.DB
+	mu      sync.RWMutex
+	m       map[string]*sql.Stmt
+	warming map[string]bool
+	closed  bool
 }
 
 func newStmtCache(db *sql.DB) *stmtCache {
-	return &stmtCache{db: db, m: map[string]*sql.Stmt{}}
+	return &stmtCache{db: db, m: map[string]*sql.Stmt{}, warming: map[string]bool{}}
 }
 
-// get returns the prepared statement for query, or nil when it cannot be
-// cached (the caller then runs the query unprepared).
-func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
+// lookup returns the cached statement for query, or nil.
+func (c *stmtCache) lookup(query string) *sql.Stmt {
 	c.mu.RLock()
-	st := c.m[query]
+	defer c.mu.RUnlock()
+	return c.m[query]
+}
+
+// get returns the prepared statement for query, preparing it on a miss,
+// or nil when it cannot be cached (the caller then runs the query
+// unprepared). Preparing needs a free connection of the pool, so get must
+// not be called by someone holding one (see warm); no lock is held while
+// preparing.
+func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
+	if st := c.lookup(query); st != nil {
+		return st
+	}
+	return c.prepare(ctx, query)
+}
+
+func (c *stmtCache) prepare(ctx context.Context, query string) *sql.Stmt {
+	c.mu.RLock()
+	full := c.closed || len(c.m) >= maxCachedStmts
 	c.mu.RUnlock()
-	if st != nil {
-		return st
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if st = c.m[query]; st != nil {
-		return st
-	}
-	if len(c.m) >= maxCachedStmts {
+	if full {
 		return nil
 	}
 	st, err := c.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil // let the unprepared call report the error
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if have := c.m[query]; have != nil || c.closed {
+		st.Close()
+		return have
+	}
 	c.m[query] = st
 	return st
+}
+
+// warm prepares query in the background. Transactions use it on a miss:
+// they hold a pool connection, and waiting for another one to prepare on
+// could deadlock when every connection is held the same way. Until the
+// statement is ready they run the query unprepared.
+func (c *stmtCache) warm(query string) {
+	c.mu.Lock()
+	if c.warming[query] || c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.warming[query] = true
+	c.mu.Unlock()
+	go func() {
+		c.prepare(context.Background(), query)
+		c.mu.Lock()
+		delete(c.warming, query)
+		c.mu.Unlock()
+	}()
 }
 
 func (c *stmtCache) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.closed = true
 	for _, st := range c.m {
 		st.Close()
 	}
-	c.m = nil
+	c.m = map[string]*sql.Stmt{}
 }
 
 // cachedDB runs queries on a pool through the statement cache.

@@ -48,6 +48,8 @@ type keyCache struct {
 	m  map[string]cachedKey
 }
 
+// cachedKey is a cache entry; dk == nil marks a destroyed key, remembered
+// for the TTL so that a read racing the destruction cannot put it back.
 type cachedKey struct {
 	dk    *keys.DataKey
 	until time.Time
@@ -70,15 +72,21 @@ func (c *keyCache) put(now time.Time, dks ...*keys.DataKey) {
 		c.m = make(map[string]cachedKey, len(dks))
 	}
 	for _, dk := range dks {
+		if e, ok := c.m[dk.ID()]; ok && e.dk == nil && now.Before(e.until) {
+			continue // destroyed moments ago
+		}
 		c.m[dk.ID()] = cachedKey{dk: dk, until: now.Add(keyCacheTTL)}
 	}
 }
 
-func (c *keyCache) drop(ids ...string) {
+func (c *keyCache) drop(now time.Time, ids ...string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]cachedKey{}
+	}
 	for _, id := range ids {
-		delete(c.m, id)
+		c.m[id] = cachedKey{until: now.Add(keyCacheTTL)}
 	}
 }
 
@@ -288,7 +296,7 @@ func (ks *KeyStore) destroy(ctx context.Context, d sqlstore.Durability, ids []st
 	if len(ids) == 0 {
 		return nil
 	}
-	ks.cache.drop(ids...)
+	ks.cache.drop(ks.now(), ids...)
 	query, args := inList("DELETE FROM data_keys WHERE id IN ", ids)
 	return ks.db.WriteWith(ctx, d, func(tx *sqlstore.Tx) error {
 		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
