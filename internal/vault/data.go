@@ -80,12 +80,9 @@ func (v *Vault) PutData(ctx context.Context, a Actor, id, cat string, value json
 	target := v.target(id)
 	err = v.db.Write(ctx, func(tx *sqlstore.Tx) error {
 		retired = nil
-		st, err := v.load(ctx, tx, id)
+		st, err := v.mustLoad(ctx, tx, id)
 		if err != nil {
 			return err
-		}
-		if st == nil {
-			return notFound()
 		}
 		if err := v.putData(ctx, tx, id, cat, compact(value), dks[0], st, &retired, now); err != nil {
 			return err

@@ -114,12 +114,9 @@ func (v *Vault) EraseCategory(ctx context.Context, a Actor, id, cat string) (*Re
 	var keyID string
 	var seq int64
 	err := v.db.Write(ctx, func(tx *sqlstore.Tx) error {
-		st, err := v.load(ctx, tx, id)
+		st, err := v.mustLoad(ctx, tx, id)
 		if err != nil {
 			return err
-		}
-		if st == nil {
-			return notFound()
 		}
 		d, ok := st.data[cat]
 		if !ok {

@@ -221,6 +221,16 @@ func (v *Vault) load(ctx context.Context, q sqlstore.Querier, id string) (*store
 	return loadWith(ctx, q, loadByID, id)
 }
 
+// mustLoad is load for a subject that must exist: a missing one is the
+// not-found error.
+func (v *Vault) mustLoad(ctx context.Context, q sqlstore.Querier, id string) (*storedSubject, error) {
+	st, err := v.load(ctx, q, id)
+	if err == nil && st == nil {
+		err = notFound()
+	}
+	return st, err
+}
+
 func loadWith(ctx context.Context, q sqlstore.Querier, query string, args ...any) (*storedSubject, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -433,12 +443,9 @@ func (v *Vault) Update(ctx context.Context, a Actor, id string, p Patch) (*Subje
 	)
 	err = v.db.Write(ctx, func(tx *sqlstore.Tx) error {
 		retired = nil
-		st, err := v.load(ctx, tx, id)
+		st, err := v.mustLoad(ctx, tx, id)
 		if err != nil {
 			return err
-		}
-		if st == nil {
-			return notFound()
 		}
 		cur, subjectKey, err := v.open(ctx, st)
 		if err != nil {
