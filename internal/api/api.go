@@ -58,6 +58,7 @@ func (s *Server) Routes() []Route {
 		{"PUT", "/subjects/{id}/data/{category}", auth.ScopeVaultWrite, s.dataPut},
 		{"DELETE", "/subjects/{id}/data/{category}", auth.ScopeVaultWrite, s.dataErase},
 		{"GET", "/categories", auth.ScopeVaultRead, s.categoryList},
+		{"POST", "/categories", auth.ScopeVaultWrite, s.categoryCreate},
 	}
 }
 

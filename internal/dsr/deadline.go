@@ -183,27 +183,42 @@ func (c Calendar) endOfDay(d Date) time.Time {
 }
 
 // startOfDay returns the first instant at which the wall clock in loc shows
-// date d or later. time.Date is not enough: where a DST change happens at
-// midnight (e.g. America/Santiago) local midnight does not exist and
+// date d or later. time.Date alone is not enough: where a DST change happens
+// at midnight (e.g. America/Santiago) local midnight does not exist and
 // time.Date may return 23:00 of the day before.
 func startOfDay(d Date, loc *time.Location) time.Time {
-	midnight := d.utc() // d at 00:00 if the offset were zero
-	// No zone is more than a day ahead of UTC, so this probe is still on
-	// an earlier local day. Walk forward one zone period at a time; within
-	// a period the offset is fixed and the answer is a subtraction.
-	probe := midnight.Add(-26 * time.Hour).In(loc)
-	for {
-		_, offset := probe.Zone()
-		start := midnight.Add(-time.Duration(offset) * time.Second)
-		if start.Before(probe) {
-			start = probe
-		}
-		_, end := probe.ZoneBounds()
-		if end.IsZero() || start.Before(end) {
-			return start.In(loc)
-		}
-		probe = end
+	t := time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, loc)
+	const window = 6 * time.Hour
+	_, offset := t.Zone()
+	_, before := t.Add(-window).Zone()
+	if h, m, s := t.Clock(); h == 0 && m == 0 && s == 0 && offset == before {
+		// The usual case: no clock change shortly before midnight.
+		return t
 	}
+
+	// A clock change near midnight. Scan forward in quarter hours from a
+	// point on an earlier day, then bisect to the nanosecond. Only the
+	// wall-clock date is used, not time.ZoneBounds, which can return an
+	// end before the instant in leap years past the zone's last explicit
+	// transition (golang/go#81583) and so loop forever.
+	lo := t.Add(-window)
+	for !DateOf(lo, loc).Before(d) {
+		lo = lo.Add(-window)
+	}
+	const step = 15 * time.Minute
+	hi := lo.Add(step)
+	for DateOf(hi, loc).Before(d) {
+		lo, hi = hi, hi.Add(step)
+	}
+	for hi.Sub(lo) > time.Nanosecond {
+		mid := lo.Add(hi.Sub(lo) / 2)
+		if DateOf(mid, loc).Before(d) {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return hi
 }
 
 // Deadlines are the dates by which a data-subject request must be answered.

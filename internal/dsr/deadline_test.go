@@ -279,6 +279,18 @@ func TestDeadlinesTimeZones(t *testing.T) {
 			targetAt: "2025-04-05T23:59:59.999999999-04:00",
 			legalAt:  "2025-04-07T23:59:59.999999999-04:00",
 		},
+		{
+			// Havana goes back from 01:00 CDT to 00:00 CST on
+			// 3 November 2024, so that midnight happens twice; the
+			// first one ends 2 November.
+			name:     "Havana, midnight happens twice",
+			cal:      dsr.NewCalendar(location(t, "America/Havana")),
+			received: "2024-10-02T12:00:00-04:00",
+			target:   "2024-11-02",
+			legal:    "2024-11-04",
+			targetAt: "2024-11-02T23:59:59.999999999-04:00",
+			legalAt:  "2024-11-04T23:59:59.999999999-05:00",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -468,12 +480,12 @@ func TestIsWorkingDay(t *testing.T) {
 		day  string
 		want bool
 	}{
-		{de, "2026-04-02", true},   // Thursday
-		{de, "2026-04-03", false},  // Good Friday
-		{de, "2026-04-04", false},  // Saturday
-		{de, "2026-04-05", false},  // Sunday
-		{de, "2026-04-06", false},  // Easter Monday
-		{de, "2027-03-26", true},   // Good Friday 2027, not in the calendar
+		{de, "2026-04-02", true},  // Thursday
+		{de, "2026-04-03", false}, // Good Friday
+		{de, "2026-04-04", false}, // Saturday
+		{de, "2026-04-05", false}, // Sunday
+		{de, "2026-04-06", false}, // Easter Monday
+		{de, "2027-03-26", true},  // Good Friday 2027, not in the calendar
 		{dsr.Calendar{}, "2026-04-03", true},
 		{dsr.Calendar{}, "2026-04-04", false},
 	}
