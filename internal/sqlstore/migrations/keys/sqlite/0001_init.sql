@@ -8,7 +8,7 @@ CREATE TABLE keks (
     wrapped    BLOB NOT NULL,
     created_at BIGINT NOT NULL,
     active     INTEGER NOT NULL DEFAULT 0
-);
+) WITHOUT ROWID;
 
 -- Data keys, wrapped by a KEK. Rotation re-wraps them (kek_id changes);
 -- the data they seal is never re-encrypted.
@@ -17,5 +17,5 @@ CREATE TABLE data_keys (
     kek_id     TEXT NOT NULL REFERENCES keks(id),
     wrapped    BLOB NOT NULL,
     created_at BIGINT NOT NULL
-);
+) WITHOUT ROWID;
 CREATE INDEX data_keys_by_kek ON data_keys (kek_id);

@@ -1,10 +1,15 @@
+-- SQLite notes: small tables keyed by text are WITHOUT ROWID (one b-tree
+-- instead of a rowid table plus its primary-key index, so fewer pages per
+-- commit and one search per lookup); subject_data keeps its rowid because
+-- its sealed values can be large; audit seq is the rowid itself.
+
 -- Data categories group a subject's personal data (contact, billing, …).
 CREATE TABLE categories (
     name        TEXT PRIMARY KEY,
     description TEXT NOT NULL DEFAULT '',
     builtin     INTEGER NOT NULL DEFAULT 0,
     created_at  BIGINT NOT NULL
-);
+) WITHOUT ROWID;
 
 -- A data subject. key_id names the subject's data key in the key store; the
 -- key itself never lives in this database, so a copy of this file taken
@@ -15,7 +20,7 @@ CREATE TABLE subjects (
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     restricted INTEGER NOT NULL DEFAULT 0
-);
+) WITHOUT ROWID;
 
 -- Identifiers are found by blind index (an HMAC of the normalised value)
 -- and kept sealed; the primary key makes each identifier unique across
@@ -26,7 +31,7 @@ CREATE TABLE subject_identifiers (
     subject_id TEXT NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
     sealed     BLOB NOT NULL,
     PRIMARY KEY (kind, blind)
-);
+) WITHOUT ROWID;
 CREATE UNIQUE INDEX subject_identifiers_by_subject ON subject_identifiers (subject_id, kind);
 
 -- Personal data per category, sealed under a key of its own so that one
@@ -49,12 +54,12 @@ CREATE TABLE api_keys (
     rate_limit  INTEGER NOT NULL DEFAULT 0,
     created_at  BIGINT NOT NULL,
     revoked_at  BIGINT
-);
+) WITHOUT ROWID;
 
 -- The tamper-evident audit log: each event's hash covers the previous
 -- event's hash; signed checkpoints pin the chain at a point in time.
 CREATE TABLE audit_events (
-    seq       BIGINT PRIMARY KEY,
+    seq       INTEGER PRIMARY KEY, -- the rowid itself: one b-tree, not two
     at        BIGINT NOT NULL,
     actor     TEXT NOT NULL,
     action    TEXT NOT NULL,
@@ -75,7 +80,7 @@ CREATE TABLE audit_head (
 );
 
 CREATE TABLE audit_checkpoints (
-    seq       BIGINT PRIMARY KEY,
+    seq       INTEGER PRIMARY KEY,
     hash      BLOB NOT NULL,
     at        BIGINT NOT NULL,
     key_id    TEXT NOT NULL,
@@ -88,7 +93,7 @@ CREATE TABLE audit_checkpoints (
 CREATE TABLE key_tombstones (
     key_id TEXT PRIMARY KEY,
     at     BIGINT NOT NULL
-);
+) WITHOUT ROWID;
 
 -- Purposes of processing. Every read of personal data names one. The
 -- consent capability adds its columns; the vault needs only the slug.
@@ -98,7 +103,7 @@ CREATE TABLE purposes (
     description TEXT NOT NULL DEFAULT '',
     legal_basis TEXT NOT NULL,
     created_at  BIGINT NOT NULL
-);
+) WITHOUT ROWID;
 INSERT INTO purposes (slug, name, legal_basis, created_at) VALUES
     ('service-delivery', 'Providing the service', 'contract', 0),
     ('support', 'Customer support', 'contract', 0),
