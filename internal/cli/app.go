@@ -11,6 +11,7 @@ import (
 	"github.com/gdprd/gdprd/internal/audit"
 	"github.com/gdprd/gdprd/internal/auth"
 	"github.com/gdprd/gdprd/internal/config"
+	"github.com/gdprd/gdprd/internal/consent"
 	"github.com/gdprd/gdprd/internal/keys"
 	"github.com/gdprd/gdprd/internal/sqlstore"
 	"github.com/gdprd/gdprd/internal/vault"
@@ -26,6 +27,7 @@ type app struct {
 	audit   *audit.Log
 	vault   *vault.Vault
 	apiKeys *auth.APIKeys
+	consent *consent.Register
 	now     func() time.Time
 }
 
@@ -65,6 +67,11 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, e
 		return nil, err
 	}
 	a.apiKeys = auth.NewAPIKeys(a.db, kr, a.audit, a.now)
+	a.consent, err = consent.New(consent.Options{DB: a.db, Audit: a.audit, Sealer: a.vault, Targets: kr, Clock: a.now})
+	if err != nil {
+		a.close()
+		return nil, err
+	}
 	return a, nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gdprd/gdprd/internal/errcode"
 	"github.com/gdprd/gdprd/internal/sqlstore"
+	"github.com/gdprd/gdprd/internal/vault"
 )
 
 // Reason says why a Decision is what it is; the values are stable, part of
@@ -49,11 +50,9 @@ type latest struct {
 	recordID string
 }
 
-// restrictionAllows lists the purposes that Art. 18(2) still allows for a
-// restricted subject; it mirrors the vault's rule for reads.
-func restrictionAllows(purpose string) bool {
-	return purpose == "storage" || purpose == "legal-claims"
-}
+// restrictionAllows is the vault's Art. 18(2) rule: one rule for reads
+// and for consent checks.
+func restrictionAllows(purpose string) bool { return vault.RestrictionAllows(purpose) }
 
 // decide is the one place the rules of the current state live; Check,
 // CheckMany, State and SubjectsAllowed all follow it:

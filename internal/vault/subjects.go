@@ -348,7 +348,7 @@ func (v *Vault) reveal(ctx context.Context, a Actor, action, target string, st *
 	if err != nil {
 		return nil, err
 	}
-	if s.Restricted && !restrictionAllows(a.Purpose) {
+	if s.Restricted && !RestrictionAllows(a.Purpose) {
 		if err := v.auditOnly(ctx, a, action, target, "restricted", dk, nil); err != nil {
 			return nil, err
 		}
@@ -360,9 +360,9 @@ func (v *Vault) reveal(ctx context.Context, a Actor, action, target string, st *
 	return s, nil
 }
 
-// restrictionAllows lists the purposes for which restricted data may still
-// be read (Art. 18(2)).
-func restrictionAllows(purpose string) bool {
+// RestrictionAllows lists the purposes for which a restricted subject's
+// data may still be processed (Art. 18(2)): storage, and legal claims.
+func RestrictionAllows(purpose string) bool {
 	return purpose == "storage" || purpose == "legal-claims"
 }
 
