@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/gdprd/gdprd/internal/auth"
+	"github.com/gdprd/gdprd/internal/consent"
 	"github.com/gdprd/gdprd/internal/errcode"
 	"github.com/gdprd/gdprd/internal/vault"
 	"github.com/gdprd/gdprd/internal/web"
@@ -35,6 +36,7 @@ type Route struct {
 // Server holds what the handlers need.
 type Server struct {
 	Vault   *vault.Vault
+	Consent *consent.Register
 	APIKeys *auth.APIKeys
 	Log     *slog.Logger
 	Spec    []byte // docs/openapi.json
