@@ -40,6 +40,8 @@ type Server struct {
 	APIKeys *auth.APIKeys
 	Log     *slog.Logger
 	Spec    []byte // docs/openapi.json
+	// ConsentMetrics counts consent checks; nil counts nothing.
+	ConsentMetrics *ConsentMetrics
 
 	limiters sync.Map // key id -> *rate.Limiter
 }
@@ -61,6 +63,20 @@ func (s *Server) Routes() []Route {
 		{"DELETE", "/subjects/{id}/data/{category}", auth.ScopeVaultWrite, s.dataErase},
 		{"GET", "/categories", auth.ScopeVaultRead, s.categoryList},
 		{"POST", "/categories", auth.ScopeVaultWrite, s.categoryCreate},
+		{"GET", "/purposes", auth.ScopeConsentRead, s.purposeList},
+		{"POST", "/purposes", auth.ScopeConsentWrite, s.purposeCreate},
+		{"GET", "/purposes/{slug}", auth.ScopeConsentRead, s.purposeGet},
+		{"PATCH", "/purposes/{slug}", auth.ScopeConsentWrite, s.purposeUpdate},
+		{"GET", "/purposes/{purpose}/subjects", auth.ScopeConsentRead, s.purposeSubjects},
+		{"POST", "/subjects/{id}/consents", auth.ScopeConsentWrite, s.consentRecord},
+		{"GET", "/subjects/{id}/consents", auth.ScopeConsentRead, s.consentState},
+		{"GET", "/subjects/{id}/consents/{purpose}", auth.ScopeConsentRead, s.consentCheck},
+		{"POST", "/consents/check", auth.ScopeConsentRead, s.consentCheckMany},
+		{"GET", "/subjects/{id}/notices", auth.ScopeConsentRead, s.subjectNotices},
+		{"GET", "/notices", auth.ScopeConsentRead, s.noticeList},
+		{"POST", "/notices/{slug}/versions", auth.ScopeConsentWrite, s.noticeDraft},
+		{"GET", "/notices/{slug}/versions/{version}", auth.ScopeConsentRead, s.noticeGet},
+		{"POST", "/notices/{slug}/versions/{version}/publish", auth.ScopeConsentWrite, s.noticePublish},
 	}
 }
 
@@ -99,7 +115,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) error {
 	if rt.Scope == "" {
 		return rt.handler(w, r)
 	}
-	secret, ok := bearer(r)
+	secret, ok := web.BearerToken(r)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gdprd"`)
 		return errcode.E(errcode.Unauthorized, "a valid API key is required: Authorization: Bearer <key>")
@@ -126,28 +142,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) error {
 		}
 	}
 	return rt.handler(w, r.WithContext(context.WithValue(r.Context(), keyCtx{}, key)))
-}
-
-func bearer(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	const p = "Bearer "
-	if len(h) <= len(p) || !equalFold(h[:len(p)], p) {
-		return "", false
-	}
-	return h[len(p):], true
-}
-
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i]|0x20, b[i]|0x20
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // limit applies the key's per-second rate (a token bucket with a burst of

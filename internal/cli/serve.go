@@ -77,7 +77,7 @@ func (a *app) handler(reg *prometheus.Registry) http.Handler {
 // otherwise only loopback clients.
 func (a *app) metricsAllowed(r *http.Request) bool {
 	if a.cfg.MetricsToken != "" {
-		got, ok := bearerToken(r)
+		got, ok := web.BearerToken(r)
 		return ok && keys.Equal([]byte(got), []byte(a.cfg.MetricsToken))
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -86,15 +86,6 @@ func (a *app) metricsAllowed(r *http.Request) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-func bearerToken(r *http.Request) (string, bool) {
-	const p = "Bearer "
-	h := r.Header.Get("Authorization")
-	if len(h) <= len(p) || h[:len(p)] != p {
-		return "", false
-	}
-	return h[len(p):], true
 }
 
 // serve listens until ctx ends or SIGINT/SIGTERM arrives, then drains

@@ -233,3 +233,27 @@ func TestChainOrder(t *testing.T) {
 		t.Errorf("order %s, want a,b,c,handler", got)
 	}
 }
+
+func TestBearerToken(t *testing.T) {
+	for _, tc := range []struct {
+		header, want string
+		ok           bool
+	}{
+		{"Bearer abc", "abc", true},
+		{"bearer abc", "abc", true},
+		{"BEARER abc", "abc", true},
+		{"Bearer ", "", false},
+		{"Basic abc", "", false},
+		{"", "", false},
+		{"Bearerabc", "", false},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		if tc.header != "" {
+			r.Header.Set("Authorization", tc.header)
+		}
+		got, ok := web.BearerToken(r)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%q: (%q, %v), want (%q, %v)", tc.header, got, ok, tc.want, tc.ok)
+		}
+	}
+}
