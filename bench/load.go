@@ -21,16 +21,45 @@ import (
 )
 
 // Phase names, in the order they run. The first is the HTTP-stack
-// baseline; the other four are the vault operations the targets cover.
+// baseline; create, lookup, get and erase are the vault operations the
+// ceiling targets cover; the consent phases run on gdprd alone, before
+// erase takes the subjects away.
 const (
-	phaseHealthz = "healthz"
-	phaseCreate  = "create"
-	phaseLookup  = "lookup"
-	phaseGet     = "get"
-	phaseErase   = "erase"
+	phaseHealthz      = "healthz"
+	phaseCreate       = "create"
+	phaseLookup       = "lookup"
+	phaseGet          = "get"
+	phaseConsentCheck = "consent-check"
+	phaseConsentBatch = "consent-batch"
+	phaseErase        = "erase"
 )
 
-var phases = []string{phaseHealthz, phaseCreate, phaseLookup, phaseGet, phaseErase}
+var (
+	phases        = []string{phaseHealthz, phaseCreate, phaseLookup, phaseGet, phaseConsentCheck, phaseConsentBatch, phaseErase}
+	consentPhases = []string{phaseConsentCheck, phaseConsentBatch}
+)
+
+// phasesFor lists the phases run against a server. The ceiling has no
+// consent register, so its consent phases are compared with gdprd's own
+// healthz instead.
+func phasesFor(kind string) []string {
+	if kind == kindCeiling {
+		return slices.DeleteFunc(slices.Clone(phases), func(p string) bool { return slices.Contains(consentPhases, p) })
+	}
+	return phases
+}
+
+// The consent phases: every subject grants consentPurpose (set up before
+// the clock starts), then consent-check asks GET
+// /subjects/{id}/consents/{purpose} once per subject at the run's
+// concurrency, and consent-batch sends batchCalls POST /consents/check of
+// batchPairs pairs each, one after another from a single client, since
+// the batch target is a latency, not a throughput.
+const (
+	consentPurpose = "bench-newsletter"
+	batchCalls     = 50
+	batchPairs     = 1000
+)
 
 // maxErrorSamples bounds the distinct error messages kept per phase.
 const maxErrorSamples = 5
@@ -235,12 +264,132 @@ func (l *load) requests(phase string, c *client) []request {
 				check: checkID(s.id),
 			})
 		}
+	case phaseConsentCheck:
+		for _, s := range c.subjects {
+			out = append(out, request{
+				method: http.MethodGet, path: "/api/v1/subjects/" + url.PathEscape(s.id) + "/consents/" + consentPurpose, auth: true,
+				check: checkAllowed,
+			})
+		}
+	case phaseConsentBatch:
+		all := l.subjects()
+		if c.index != 0 || len(all) == 0 {
+			break
+		}
+		type pair struct {
+			SubjectID string `json:"subject_id"`
+			Purpose   string `json:"purpose"`
+		}
+		for call := range batchCalls {
+			pairs := make([]pair, batchPairs)
+			for i := range pairs {
+				pairs[i] = pair{SubjectID: all[(call*batchPairs+i)%len(all)].id, Purpose: consentPurpose}
+			}
+			body, err := json.Marshal(map[string]any{"checks": pairs})
+			if err != nil {
+				panic(err) // cannot happen: plain strings
+			}
+			out = append(out, request{method: http.MethodPost, path: "/api/v1/consents/check", body: body, auth: true, check: checkBatch(batchPairs)})
+		}
 	case phaseErase:
 		for _, s := range c.subjects {
 			out = append(out, request{method: http.MethodDelete, path: "/api/v1/subjects/" + url.PathEscape(s.id), auth: true})
 		}
 	}
 	return out
+}
+
+// subjects returns every subject the clients created.
+func (l *load) subjects() []subject {
+	var all []subject
+	for _, c := range l.clients {
+		all = append(all, c.subjects...)
+	}
+	return all
+}
+
+// checkAllowed accepts a consent check that allows processing: every
+// subject granted the purpose before the phase.
+func checkAllowed(b []byte) error {
+	var d struct {
+		Allowed *bool  `json:"allowed"`
+		Reason  string `json:"reason"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil || d.Allowed == nil {
+		return fmt.Errorf("answer is not a consent decision: %q", snippet(b))
+	}
+	if !*d.Allowed {
+		return fmt.Errorf("not allowed (%s), but the subject granted %s", d.Reason, consentPurpose)
+	}
+	return nil
+}
+
+// checkBatch accepts a batch answer of n results, all allowed.
+func checkBatch(n int) func([]byte) error {
+	return func(b []byte) error {
+		var v struct {
+			Results []struct {
+				Allowed bool   `json:"allowed"`
+				Reason  string `json:"reason"`
+			} `json:"results"`
+		}
+		if err := json.Unmarshal(b, &v); err != nil {
+			return fmt.Errorf("answer is not a batch of results: %q", snippet(b))
+		}
+		if len(v.Results) != n {
+			return fmt.Errorf("%d results for %d pairs", len(v.Results), n)
+		}
+		for i, r := range v.Results {
+			if !r.Allowed {
+				return fmt.Errorf("pair %d not allowed (%s), but every subject granted %s", i, r.Reason, consentPurpose)
+			}
+		}
+		return nil
+	}
+}
+
+// prepareConsent readies a gdprd for the consent phases, outside the
+// clock: it publishes a privacy policy (grants must cite the current
+// version), declares consentPurpose through the API and has every subject
+// created so far grant it, the clients' connections working in parallel.
+func (l *load) prepareConsent(ctx context.Context) error {
+	var draft struct {
+		Version int `json:"version"`
+	}
+	steps := []request{
+		{method: http.MethodPost, path: "/api/v1/notices/privacy-policy/versions", auth: true,
+			body:  []byte(`{"body": "# Privacy Policy\n\nThe benchmark's newsletter goes only to those who asked for it.", "effective_at": "2026-01-01"}`),
+			check: func(b []byte) error { return json.Unmarshal(b, &draft) }},
+		{method: http.MethodPost, auth: true}, // publish: the path needs the version
+		{method: http.MethodPost, path: "/api/v1/purposes", auth: true, body: []byte(`{"slug": "` + consentPurpose + `",
+			"legal_basis": "consent", "direct_marketing": true, "retention": "P2Y",
+			"names": {"en": "Newsletter", "de": "Newsletter"},
+			"descriptions": {"en": "News about our printers.", "de": "Neuigkeiten über unsere Drucker."}}`)},
+	}
+	for i, r := range steps {
+		if i == 1 {
+			r.path = fmt.Sprintf("/api/v1/notices/privacy-policy/versions/%d/publish", draft.Version)
+		}
+		if err := l.do(ctx, r); err != nil {
+			return fmt.Errorf("%s %s: %w", r.method, r.path, err)
+		}
+	}
+	grant := []byte(fmt.Sprintf(`{"purpose": %q, "granted": true, "action": "checkbox", "notice_version": %d}`, consentPurpose, draft.Version))
+	errs := make([]error, len(l.clients))
+	var wg sync.WaitGroup
+	for i, c := range l.clients {
+		wg.Go(func() {
+			for _, s := range c.subjects {
+				r := request{method: http.MethodPost, path: "/api/v1/subjects/" + url.PathEscape(s.id) + "/consents", body: grant, auth: true}
+				if err := l.do(ctx, r); err != nil {
+					errs[i] = fmt.Errorf("grant for %s: %w", s.id, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // checkID accepts a subject document with the given id.

@@ -41,7 +41,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 // the operator endpoints.
 func (a *app) handler(reg *prometheus.Registry) http.Handler {
 	m := web.NewMetrics(reg)
-	srv := &api.Server{Vault: a.vault, Consent: a.consent, APIKeys: a.apiKeys, Log: a.log, Spec: docs.OpenAPI}
+	srv := &api.Server{Vault: a.vault, Consent: a.consent, APIKeys: a.apiKeys, Log: a.log, Spec: docs.OpenAPI,
+		ConsentMetrics: api.NewConsentMetrics(reg)}
 	root := http.NewServeMux()
 	root.Handle(api.Prefix+"/", srv.Handler(m))
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
