@@ -18,6 +18,8 @@ import (
 	"github.com/gdprd/gdprd/docs"
 	"github.com/gdprd/gdprd/internal/api"
 	"github.com/gdprd/gdprd/internal/keys"
+	"github.com/gdprd/gdprd/internal/policies"
+	"github.com/gdprd/gdprd/internal/ui"
 	"github.com/gdprd/gdprd/internal/web"
 )
 
@@ -45,6 +47,9 @@ func (a *app) handler(reg *prometheus.Registry) http.Handler {
 		ConsentMetrics: api.NewConsentMetrics(reg)}
 	root := http.NewServeMux()
 	root.Handle(api.Prefix+"/", srv.Handler(m))
+	site := ui.MustNew(ui.Options{})
+	root.Handle(ui.StaticPrefix, web.Browser(a.log, m)(site.Static()))
+	root.Handle(policies.Prefix, policies.New(policies.Options{Notices: a.consent, UI: site, Log: a.log}).Handler(m))
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
