@@ -276,20 +276,28 @@ func (r *Register) NoticeVersions(ctx context.Context, notice string) ([]NoticeV
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			v, err := scanVersion(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, v)
-		}
-		return rows.Err()
+		out, err = collectVersions(rows)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// collectVersions scans every row of a notice_versions query and closes
+// the rows.
+func collectVersions(rows *sql.Rows) ([]NoticeVersion, error) {
+	defer rows.Close()
+	var out []NoticeVersion
+	for rows.Next() {
+		v, err := scanVersion(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 func noticeNotFound(notice string) error {
@@ -414,15 +422,8 @@ func (r *Register) NeedsReacceptance(ctx context.Context, subjectID string) ([]N
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			v, err := scanVersion(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, v)
-		}
-		return rows.Err()
+		out, err = collectVersions(rows)
+		return err
 	})
 	if err != nil {
 		return nil, err
