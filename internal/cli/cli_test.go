@@ -313,6 +313,32 @@ func TestDemo(t *testing.T) {
 	if len(data) < 4 {
 		t.Fatalf("demo person has %d categories, want several", len(data))
 	}
+	// The demo publishes the four notices and creates the optional purposes.
+	for _, slug := range []string{"privacy-policy", "terms-of-use", "cookie-policy", "data-handling-policy"} {
+		resp, err := http.Get(srv.base + "/policies/" + slug)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("/policies/%s: %d, want the published demo notice", slug, resp.StatusCode)
+		}
+	}
+	var purposes struct {
+		Purposes []struct{ Slug string } `json:"purposes"`
+	}
+	if code := call(t, "GET", srv.base+"/api/v1/purposes", m[1], nil, &purposes); code != 200 {
+		t.Fatalf("purposes: %d", code)
+	}
+	have := map[string]bool{}
+	for _, p := range purposes.Purposes {
+		have[p.Slug] = true
+	}
+	for _, want := range []string{"service-delivery", "security", "newsletter", "product-analytics", "partner-offers"} {
+		if !have[want] {
+			t.Errorf("demo purposes lack %s: %v", want, purposes.Purposes)
+		}
+	}
 	srv.stop()
 	db, err := sql.Open("sqlite", filepath.Join(dir, "gdprd.db"))
 	if err != nil {

@@ -41,6 +41,9 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 		if seeded, err = seedDemo(ctx, a.vault); err != nil {
 			return fmt.Errorf("seed demo data: %w", err)
 		}
+		if err := seedDemoConsent(ctx, a.consent); err != nil {
+			return fmt.Errorf("seed demo purposes and notices: %w", err)
+		}
 	}
 	_, key, err := a.apiKeys.Create(ctx, auth.NewKey{
 		Name: "demo", Scopes: auth.AllScopes, Purpose: "service-delivery", Rate: auth.DefaultRate, Actor: "operator:demo",
@@ -56,6 +59,7 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 			fmt.Fprintf(w, ", %d just seeded", seeded)
 		}
 		fmt.Fprintf(w, ")\n\n  API         %s/api/v1   (contract: %s/api/v1/openapi.json)\n", base, base)
+		fmt.Fprintf(w, "  policies    %s/policies/   (published notices with history and diffs)\n", base)
 		fmt.Fprintf(w, "  health      %s/healthz   %s/readyz   %s/metrics\n", base, base, base)
 		fmt.Fprintf(w, "  data        %s (master key %s)\n\n", cfg.DataDir, cfg.MasterKeyFile)
 		fmt.Fprintf(w, "A demo API key with every scope (shown once):\n\n  export GDPRD_KEY=%s\n\nTry:\n", key)
