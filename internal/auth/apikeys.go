@@ -163,7 +163,7 @@ func (s *APIKeys) Revoke(ctx context.Context, id, actor string) error {
 
 // List returns every key, revoked ones included.
 func (s *APIKeys) List(ctx context.Context) ([]APIKey, error) {
-	rows, err := s.db.Read().QueryContext(ctx, "SELECT id, name, scopes, purpose, rate_limit, created_at, revoked_at FROM api_keys ORDER BY created_at")
+	rows, err := s.db.Read().QueryContext(ctx, "SELECT "+keyColumns+" FROM api_keys ORDER BY created_at")
 	if err != nil {
 		return nil, err
 	}
@@ -181,12 +181,17 @@ func (s *APIKeys) List(ctx context.Context) ([]APIKey, error) {
 
 type scanner interface{ Scan(...any) error }
 
-func scanKey(r scanner) (*APIKey, error) {
+// keyColumns are the columns scanKey reads, in order.
+const keyColumns = "id, name, scopes, purpose, rate_limit, created_at, revoked_at"
+
+// scanKey reads a key row selected with keyColumns; extra receives any
+// columns selected after them.
+func scanKey(r scanner, extra ...any) (*APIKey, error) {
 	var k APIKey
 	var scopes string
 	var created int64
 	var revoked sql.NullInt64
-	if err := r.Scan(&k.ID, &k.Name, &scopes, &k.Purpose, &k.Rate, &created, &revoked); err != nil {
+	if err := r.Scan(append([]any{&k.ID, &k.Name, &scopes, &k.Purpose, &k.Rate, &created, &revoked}, extra...)...); err != nil {
 		return nil, err
 	}
 	k.Scopes = strings.Fields(scopes)
@@ -235,22 +240,15 @@ func (s *APIKeys) Authenticate(ctx context.Context, secret string) (*APIKey, err
 // lookup reads key id and checks that want is the HMAC of its secret.
 func (s *APIKeys) lookup(ctx context.Context, id string, want []byte) (*APIKey, error) {
 	var hash []byte
-	row := s.db.Read().QueryRowContext(ctx, "SELECT id, name, scopes, purpose, rate_limit, created_at, revoked_at, secret_hash FROM api_keys WHERE id = $1", id)
-	var k APIKey
-	var scopes string
-	var created int64
-	var revoked sql.NullInt64
-	err := row.Scan(&k.ID, &k.Name, &scopes, &k.Purpose, &k.Rate, &created, &revoked, &hash)
+	k, err := scanKey(s.db.Read().QueryRowContext(ctx, "SELECT "+keyColumns+", secret_hash FROM api_keys WHERE id = $1", id), &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errBadKey
 	}
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
-	if !keys.Equal(hash, want) || revoked.Valid {
+	if !keys.Equal(hash, want) || k.RevokedAt != nil {
 		return nil, errBadKey
 	}
-	k.Scopes = strings.Fields(scopes)
-	k.CreatedAt = sqlstore.FromMicros(created)
-	return &k, nil
+	return k, nil
 }

@@ -18,8 +18,6 @@ package consent
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -112,15 +110,6 @@ func New(o Options) (*Register, error) {
 // returned to the caller equals the one read back later.
 func (r *Register) now() time.Time {
 	return sqlstore.FromMicros(sqlstore.Micros(r.clock()))
-}
-
-// newID returns a random identifier with prefix, shaped like the vault's.
-func newID(prefix string) string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("crypto/rand failed: " + err.Error())
-	}
-	return prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 }
 
 // subjectTarget is how the audit log names a subject: the same HMAC the

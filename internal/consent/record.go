@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gdprd/gdprd/internal/ids"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -244,7 +245,7 @@ func (r *Register) Record(ctx context.Context, a Actor, req Request) (Record, er
 		return Record{}, err
 	}
 	rec := Record{
-		ID: newID("cr_"), SubjectID: req.SubjectID, Kind: req.Kind, Purpose: req.Purpose,
+		ID: ids.New("cr_"), SubjectID: req.SubjectID, Kind: req.Kind, Purpose: req.Purpose,
 		Channel: req.Channel, Action: req.Action, Source: req.Source, RecordedBy: by,
 	}
 	target := r.subjectTarget(req.SubjectID)

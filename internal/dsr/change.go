@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gdprd/gdprd/internal/vault"
 	"time"
 
 	"github.com/gdprd/gdprd/internal/audit"
@@ -357,7 +358,7 @@ func (s *Service) Link(ctx context.Context, a Actor, id, subjectID string) (Requ
 		if _, ok := a.subjectID(); ok {
 			return change{}, errcode.E(errcode.Forbidden, "identity is established by the verification, not by the person")
 		}
-		if !subjectIDPattern.MatchString(subjectID) {
+		if !vault.ValidSubjectID(subjectID) {
 			return change{}, subjectNotFound()
 		}
 		if cur.SubjectID != "" {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gdprd/gdprd/internal/vault"
 	"strings"
 	"time"
 
@@ -81,7 +82,7 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Request, error) {
 		in("kind", vs)
 	}
 	if f.SubjectID != "" {
-		if !subjectIDPattern.MatchString(f.SubjectID) {
+		if !vault.ValidSubjectID(f.SubjectID) {
 			return []Request{}, nil
 		}
 		where = append(where, "subject_id = "+arg(f.SubjectID))

@@ -2,12 +2,10 @@ package dsr
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
+	"github.com/gdprd/gdprd/internal/ids"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -143,23 +141,9 @@ func (s *Service) due(received time.Time, months int) (legal, target time.Time) 
 	return micros(legal), micros(target)
 }
 
-// newID returns a random identifier with prefix, shaped like the vault's.
-func newID(prefix string) string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("crypto/rand failed: " + err.Error())
-	}
-	return prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
-}
-
-var (
-	requestIDPattern = regexp.MustCompile(`^req_[a-z2-7]{26}$`)
-	subjectIDPattern = regexp.MustCompile(`^sub_[a-z2-7]{26}$`)
-)
-
 // ValidRequestID reports whether id has the shape of a request id; other
 // strings are answered as not found without touching the database.
-func ValidRequestID(id string) bool { return requestIDPattern.MatchString(id) }
+func ValidRequestID(id string) bool { return ids.Valid("req_", id) }
 
 func requestNotFound() error { return errcode.E(errcode.NotFound, "no such request") }
 

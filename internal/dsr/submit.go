@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gdprd/gdprd/internal/ids"
+	"github.com/gdprd/gdprd/internal/vault"
 	"time"
 
 	"github.com/gdprd/gdprd/internal/errcode"
@@ -35,7 +37,7 @@ func (s *Service) Submit(ctx context.Context, a Actor, n NewRequest) (Submitted,
 	out, err := s.submit(ctx, a, n)
 	if _, coded := errcode.As(err); coded {
 		target := ""
-		if subjectIDPattern.MatchString(n.SubjectID) {
+		if vault.ValidSubjectID(n.SubjectID) {
 			target = s.targets.AuditTarget("subject", n.SubjectID)
 		}
 		return Submitted{}, s.auditRefusal(ctx, a, "dsr.request.submit", target, err)
@@ -102,7 +104,7 @@ func checkNew(a Actor, n *NewRequest) (Details, error) {
 	if !n.Channel.valid() {
 		return Details{}, errcode.Field("channel", "the channel is portal, api, form, staff-email, staff-letter or staff-phone")
 	}
-	if n.SubjectID != "" && !subjectIDPattern.MatchString(n.SubjectID) {
+	if n.SubjectID != "" && !vault.ValidSubjectID(n.SubjectID) {
 		return Details{}, subjectNotFound()
 	}
 	switch {
@@ -214,7 +216,7 @@ func (s *Service) replay(ctx context.Context, a Actor, key, fp string, now time.
 // create writes a new request with its submit event.
 func (s *Service) create(ctx context.Context, a Actor, n *NewRequest, d Details, fp string, received, now time.Time) (Submitted, error) {
 	r := Request{
-		ID: newID("req_"), SubjectID: n.SubjectID, Kind: n.Kind, Channel: n.Channel,
+		ID: ids.New("req_"), SubjectID: n.SubjectID, Kind: n.Kind, Channel: n.Channel,
 		Details: d.scope(), SealedDetails: d.personal() != nil, State: Received, ReceivedAt: received,
 		Version: 1, CreatedBy: a.Name, CreatedAt: now, UpdatedAt: now,
 	}

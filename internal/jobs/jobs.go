@@ -22,14 +22,12 @@ package jobs
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gdprd/gdprd/internal/ids"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/gdprd/gdprd/internal/errcode"
@@ -145,7 +143,7 @@ func insert(ctx context.Context, tx *sqlstore.Tx, j Job) (string, bool, error) {
 	if j.UniqueKey != "" {
 		unique = j.UniqueKey
 	}
-	id := newID()
+	id := ids.New("job_")
 	res, err := tx.ExecContext(ctx, `INSERT INTO jobs
 		(id, kind, payload, unique_key, state, run_at, max_attempts, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $7)
@@ -215,13 +213,4 @@ func (e *permanentError) Unwrap() error { return e.err }
 func IsPermanent(err error) bool {
 	var p *permanentError
 	return errors.As(err, &p)
-}
-
-// newID returns "job_" and 26 base32 characters of randomness.
-func newID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("crypto/rand failed: " + err.Error())
-	}
-	return "job_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 }

@@ -169,13 +169,6 @@ func randomSubjectID(t *testing.T) string {
 	return id
 }
 
-// canary returns 128 random bits in hex.
-func canary() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 func mustCreate(t *testing.T, v *vault.Vault, n vault.NewSubject) *vault.Subject {
 	t.Helper()
 	s, err := v.Create(t.Context(), staff, n)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gdprd/gdprd/internal/ids"
 	"log/slog"
 	"sort"
 	"strings"
@@ -63,11 +64,11 @@ func checkObject(raw json.RawMessage) error {
 // Create stores a new subject. A duplicate identifier is a Conflict,
 // decided by the database's unique index, never by a check in code.
 func (v *Vault) Create(ctx context.Context, a Actor, n NewSubject) (*Subject, error) {
-	ids, err := v.identifiers(n)
+	idents, err := v.identifiers(n)
 	if err != nil {
 		return nil, err
 	}
-	if len(ids) == 0 {
+	if len(idents) == 0 {
 		return nil, errcode.Field("external_id", "a subject needs at least one identifier: external_id, email or phone")
 	}
 	if err := v.checkData(ctx, n.Data); err != nil {
@@ -79,13 +80,13 @@ func (v *Vault) Create(ctx context.Context, a Actor, n NewSubject) (*Subject, er
 		return nil, err
 	}
 	subjectKey := dks[0]
-	id := newID("sub_")
+	id := ids.New("sub_")
 	now := v.now().UTC().Truncate(1000)
 	us := sqlstore.Micros(now)
 	target := v.target(id)
 
-	sealedIDs := make([][]byte, len(ids))
-	for i, ident := range ids {
+	sealedIDs := make([][]byte, len(idents))
+	for i, ident := range idents {
 		if sealedIDs[i], err = subjectKey.Seal([]byte(ident.value), "identifier", id, ident.kind); err != nil {
 			return nil, err
 		}
@@ -101,7 +102,7 @@ func (v *Vault) Create(ctx context.Context, a Actor, n NewSubject) (*Subject, er
 		if _, err := tx.ExecContext(ctx, "INSERT INTO subjects (id, key_id, created_at, updated_at) VALUES ($1, $2, $3, $3)", id, subjectKey.ID(), us); err != nil {
 			return err
 		}
-		for i, ident := range ids {
+		for i, ident := range idents {
 			if _, err := tx.ExecContext(ctx, "INSERT INTO subject_identifiers (kind, blind, subject_id, sealed) VALUES ($1, $2, $3, $4)",
 				ident.kind, ident.blind, id, sealedIDs[i]); err != nil {
 				if sqlstore.IsUniqueViolation(err) {
@@ -117,7 +118,7 @@ func (v *Vault) Create(ctx context.Context, a Actor, n NewSubject) (*Subject, er
 			}
 		}
 		return v.appendAudit(ctx, tx, a, "subject.create", target, "ok", subjectKey, map[string]any{
-			"identifiers": kinds(ids), "categories": cats,
+			"identifiers": kinds(idents), "categories": cats,
 		})
 	})
 	if err != nil {
@@ -134,7 +135,7 @@ func (v *Vault) Create(ctx context.Context, a Actor, n NewSubject) (*Subject, er
 		return nil, fmt.Errorf("create subject: %w", err)
 	}
 	s := &Subject{ID: id, Data: map[string]json.RawMessage{}, CreatedAt: now, UpdatedAt: now}
-	for _, ident := range ids {
+	for _, ident := range idents {
 		s.setIdentifier(ident.kind, ident.value)
 	}
 	for _, c := range cats {

@@ -8,12 +8,10 @@ package vault
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"encoding/json"
 	"fmt"
+	"github.com/gdprd/gdprd/internal/ids"
 	"log/slog"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -30,8 +28,6 @@ const (
 	KindEmail      = "email"
 	KindPhone      = "phone"
 )
-
-var identifierKinds = []string{KindExternalID, KindEmail, KindPhone}
 
 // Actor says who touches personal data and why; both go into the audit log.
 type Actor struct {
@@ -121,19 +117,9 @@ func (v *Vault) Close() { v.reads.Close() }
 // KeyStore exposes the key store, for `gdprd keys rotate`.
 func (v *Vault) KeyStore() *KeyStore { return v.ks }
 
-func newID(prefix string) string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("crypto/rand failed: " + err.Error())
-	}
-	return prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
-}
-
-var subjectIDPattern = regexp.MustCompile(`^sub_[a-z2-7]{26}$`)
-
 // ValidSubjectID reports whether id has the shape of a subject id; other
 // strings are answered as not found without touching the database.
-func ValidSubjectID(id string) bool { return subjectIDPattern.MatchString(id) }
+func ValidSubjectID(id string) bool { return ids.Valid("sub_", id) }
 
 // normalise returns the normalised value of an identifier of kind.
 func normalise(kind, value string) (string, error) {
