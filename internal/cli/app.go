@@ -13,6 +13,7 @@ import (
 	"github.com/gdprd/gdprd/internal/config"
 	"github.com/gdprd/gdprd/internal/consent"
 	"github.com/gdprd/gdprd/internal/keys"
+	"github.com/gdprd/gdprd/internal/receipt"
 	"github.com/gdprd/gdprd/internal/sqlstore"
 	"github.com/gdprd/gdprd/internal/vault"
 )
@@ -28,7 +29,10 @@ type app struct {
 	vault   *vault.Vault
 	apiKeys *auth.APIKeys
 	consent *consent.Register
-	now     func() time.Time
+	// receipts signs consent and erasure receipts; its public key is
+	// served at /.well-known/jwks.json.
+	receipts *receipt.Signer
+	now      func() time.Time
 }
 
 // openApp loads the master key and opens (and migrates) both stores.
@@ -41,6 +45,9 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, e
 		return nil, fmt.Errorf("load master key: %w", err)
 	}
 	a := &app{cfg: cfg, log: log, keyring: kr, now: time.Now}
+	if a.receipts, err = receipt.NewSigner(kr); err != nil {
+		return nil, err
+	}
 	a.db, err = sqlstore.Open(ctx, sqlstore.Options{URL: cfg.DatabaseURL, Set: "main"})
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)

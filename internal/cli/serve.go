@@ -19,6 +19,7 @@ import (
 	"github.com/gdprd/gdprd/internal/api"
 	"github.com/gdprd/gdprd/internal/keys"
 	"github.com/gdprd/gdprd/internal/policies"
+	"github.com/gdprd/gdprd/internal/receipt"
 	"github.com/gdprd/gdprd/internal/ui"
 	"github.com/gdprd/gdprd/internal/web"
 )
@@ -50,6 +51,7 @@ func (a *app) handler(reg *prometheus.Registry) http.Handler {
 	site := ui.MustNew(ui.Options{})
 	root.Handle(ui.StaticPrefix, web.Browser(a.log, m)(site.Static()))
 	root.Handle(policies.Prefix, policies.New(policies.Options{Notices: a.consent, UI: site, Log: a.log}).Handler(m))
+	root.Handle("GET "+receipt.JWKSPath, receipt.JWKSHandler(a.receipts.KeySet()))
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
