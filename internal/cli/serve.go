@@ -45,7 +45,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 func (a *app) handler(reg *prometheus.Registry) http.Handler {
 	m := web.NewMetrics(reg)
 	srv := &api.Server{Vault: a.vault, Consent: a.consent, APIKeys: a.apiKeys, Log: a.log, Spec: docs.OpenAPI,
-		ConsentMetrics: api.NewConsentMetrics(reg)}
+		ConsentMetrics: api.NewConsentMetrics(reg), ConsentReceipts: a.consentReceipts, Erasures: a.eraser}
 	root := http.NewServeMux()
 	root.Handle(api.Prefix+"/", srv.Handler(m))
 	site := ui.MustNew(ui.Options{})
