@@ -296,3 +296,50 @@ func TestErasureBadInput(t *testing.T) {
 		})
 	})
 }
+
+// TestErasureRequest: an erasure request's categories are erased through
+// the Eraser, and the request moves on: to awaiting_approval while
+// security data waits, to completed otherwise.
+func TestErasureRequest(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, e sqlstore.Engine) {
+		f := newFixture(t, e, nil)
+		er, signer := f.eraser(t, dsr.DefaultErasurePolicy())
+		ctx := t.Context()
+
+		id := f.personWithData(t, "usage", "security", "profile")
+		req := f.mustSubmit(t, hostApp, apiRequest(id, dsr.Erasure, dsr.Details{Categories: []string{"usage", "security"}})).Request
+		_, _, err := er.ExecuteRequest(ctx, f.svc, dpo, req.ID, nil)
+		wantCode(t, err, errcode.Conflict) // still received
+		if !f.readable(t, id, "usage") {
+			t.Fatal("a refused request erased data")
+		}
+		f.mustTransition(t, req.ID, dsr.InProgress, dsr.Reason{})
+		res, got, err := er.ExecuteRequest(ctx, f.svc, dpo, req.ID, []string{"Mailer Ltd"})
+		if err != nil {
+			t.Fatalf("ExecuteRequest: %v", err)
+		}
+		c := verifyReceipt(t, signer, res.Receipt)
+		if c.RequestID != req.ID || !slices.Equal(c.Erased, []string{"usage"}) || !slices.Equal(c.AwaitingApproval, []string{"security"}) {
+			t.Errorf("receipt = %+v", c)
+		}
+		if got.State != dsr.AwaitingApproval || f.readable(t, id, "usage") || !f.readable(t, id, "profile") {
+			t.Errorf("request %s; usage readable %v; profile readable %v", got.State, f.readable(t, id, "usage"), f.readable(t, id, "profile"))
+		}
+
+		other := f.personWithData(t, "usage")
+		req = f.mustSubmit(t, hostApp, apiRequest(other, dsr.Erasure, dsr.Details{All: true})).Request
+		f.mustTransition(t, req.ID, dsr.InProgress, dsr.Reason{})
+		res, got, err = er.ExecuteRequest(ctx, f.svc, dpo, req.ID, nil)
+		if err != nil {
+			t.Fatalf("ExecuteRequest(all): %v", err)
+		}
+		if got.State != dsr.Completed || !res.Claims.AccountErased {
+			t.Errorf("whole-account request: %s, account erased %v", got.State, res.Claims.AccountErased)
+		}
+
+		access := f.open(t, dsr.Access, dsr.Details{})
+		f.mustTransition(t, access.ID, dsr.InProgress, dsr.Reason{})
+		_, _, err = er.ExecuteRequest(ctx, f.svc, dpo, access.ID, nil)
+		wantCode(t, err, errcode.Invalid)
+	})
+}
