@@ -41,6 +41,9 @@ type ErasureOptions struct {
 	Signer   ReceiptSigner
 	Policy   ErasurePolicy
 	Notifier Notifier // optional, see Notifier
+	// Requests, when set, lets a staff decision on the last category
+	// awaiting approval complete the request the erasure answers.
+	Requests *Service
 	// Issuer names the controller in receipts ("iss").
 	Issuer string
 	Clock  func() time.Time
@@ -59,6 +62,7 @@ type Eraser struct {
 	signer   ReceiptSigner
 	policy   ErasurePolicy
 	notifier Notifier
+	requests *Service
 	issuer   string
 	clock    func() time.Time
 }
@@ -87,7 +91,7 @@ func NewEraser(ctx context.Context, o ErasureOptions) (*Eraser, error) {
 		}
 	}
 	e := &Eraser{db: o.DB, audit: o.Audit, vault: o.Vault, targets: o.Targets, signer: o.Signer,
-		policy: o.Policy, notifier: o.Notifier, issuer: o.Issuer, clock: o.Clock}
+		policy: o.Policy, notifier: o.Notifier, requests: o.Requests, issuer: o.Issuer, clock: o.Clock}
 	if e.clock == nil {
 		e.clock = time.Now
 	}

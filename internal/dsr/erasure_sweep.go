@@ -70,10 +70,55 @@ func (e *Eraser) Decide(ctx context.Context, a Actor, role Role, erasureID, cate
 	if err != nil {
 		return err
 	}
-	if !approve {
+	if approve {
+		if err := e.eraseItem(ctx, vault.Actor{Name: a.Name, Purpose: "dsr"}, it); err != nil {
+			return e.release(ctx, it, "awaiting_approval", err)
+		}
+	}
+	return e.completeRequest(ctx, a, it.erasureID)
+}
+
+// completeRequest moves the request an erasure answers from
+// awaiting_approval to completed once no category of the erasure waits for
+// approval any more. It needs ErasureOptions.Requests; without it the
+// request is left for staff to close.
+func (e *Eraser) completeRequest(ctx context.Context, a Actor, erasureID string) error {
+	if e.requests == nil {
 		return nil
 	}
-	return e.eraseItem(ctx, vault.Actor{Name: a.Name, Purpose: "dsr"}, it)
+	var requestID string
+	var waiting int
+	err := e.db.Read().QueryRowContext(ctx, `SELECT x.request_id, (SELECT COUNT(*) FROM erasure_items i
+		WHERE i.erasure_id = x.id AND i.state = 'awaiting_approval') FROM erasures x WHERE x.id = $1`, erasureID).Scan(&requestID, &waiting)
+	if err != nil {
+		return fmt.Errorf("read erasure: %w", err)
+	}
+	if requestID == "" || waiting > 0 {
+		return nil
+	}
+	r, err := e.requests.Get(ctx, requestID)
+	if err != nil || r.State != AwaitingApproval {
+		return err
+	}
+	_, err = e.requests.Transition(ctx, a, requestID, Completed, Reason{Text: "erasure " + erasureID + ": approvals decided"})
+	return err
+}
+
+// release puts a claimed item back in state from after its erasure
+// failed, so that the erasure is tried again (by the sweep, or by another
+// approval) instead of being recorded as done. It returns cause, joined
+// with the failure to release if that fails too.
+func (e *Eraser) release(ctx context.Context, it item, from string, cause error) error {
+	ctx = context.WithoutCancel(ctx)
+	err := e.db.Write(ctx, func(tx *sqlstore.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE erasure_items SET state = $1, decided_by = '', decided_at = NULL
+			WHERE erasure_id = $2 AND category = $3 AND state = 'erased'`, from, it.erasureID, it.category)
+		return err
+	})
+	if err != nil {
+		return errors.Join(cause, fmt.Errorf("release erasure item: %w", err))
+	}
+	return cause
 }
 
 type item struct {
@@ -181,7 +226,7 @@ func (e *Eraser) Sweep(ctx context.Context) (int, error) {
 			continue
 		}
 		if err := e.eraseItem(ctx, system, it); err != nil {
-			return n, fmt.Errorf("erasure sweep: %w", err)
+			return n, fmt.Errorf("erasure sweep: %w", e.release(ctx, it, "scheduled", err))
 		}
 		n++
 	}

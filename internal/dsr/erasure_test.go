@@ -303,12 +303,20 @@ func TestErasureBadInput(t *testing.T) {
 func TestErasureRequest(t *testing.T) {
 	sqltest.Each(t, func(t *testing.T, e sqlstore.Engine) {
 		f := newFixture(t, e, nil)
-		er, signer := f.eraser(t, dsr.DefaultErasurePolicy())
+		signer, err := receipt.NewSigner(f.kr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		er, err := dsr.NewEraser(t.Context(), dsr.ErasureOptions{DB: f.db, Audit: f.log, Vault: f.vault, Targets: f.kr,
+			Signer: signer, Policy: dsr.DefaultErasurePolicy(), Requests: f.svc, Clock: f.clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
 		ctx := t.Context()
 
 		id := f.personWithData(t, "usage", "security", "profile")
 		req := f.mustSubmit(t, hostApp, apiRequest(id, dsr.Erasure, dsr.Details{Categories: []string{"usage", "security"}})).Request
-		_, _, err := er.ExecuteRequest(ctx, f.svc, dpo, req.ID, nil)
+		_, _, err = er.ExecuteRequest(ctx, f.svc, dpo, req.ID, nil)
 		wantCode(t, err, errcode.Conflict) // still received
 		if !f.readable(t, id, "usage") {
 			t.Fatal("a refused request erased data")
@@ -324,6 +332,12 @@ func TestErasureRequest(t *testing.T) {
 		}
 		if got.State != dsr.AwaitingApproval || f.readable(t, id, "usage") || !f.readable(t, id, "profile") {
 			t.Errorf("request %s; usage readable %v; profile readable %v", got.State, f.readable(t, id, "usage"), f.readable(t, id, "profile"))
+		}
+		if err := er.Decide(ctx, support, dsr.RoleSupport, res.ID, "security", true, ""); err != nil {
+			t.Fatalf("Decide: %v", err)
+		}
+		if got := f.mustGet(t, req.ID); got.State != dsr.Completed || f.readable(t, id, "security") {
+			t.Errorf("after the last approval the request is %s, security readable %v", got.State, f.readable(t, id, "security"))
 		}
 
 		other := f.personWithData(t, "usage")
