@@ -193,7 +193,7 @@ func (e *Eraser) Plan(ctx context.Context, a Actor, in ErasureInput) (Plan, erro
 	for _, h := range held {
 		written[h.Category] = h.UpdatedAt
 	}
-	cats := in.Categories
+	cats := slices.Clone(in.Categories)
 	if in.All {
 		cats = make([]string, 0, len(held))
 		for _, h := range held {
