@@ -17,6 +17,7 @@ import (
 
 	"github.com/gdprd/gdprd/internal/auth"
 	"github.com/gdprd/gdprd/internal/consent"
+	"github.com/gdprd/gdprd/internal/dsr"
 	"github.com/gdprd/gdprd/internal/errcode"
 	"github.com/gdprd/gdprd/internal/vault"
 	"github.com/gdprd/gdprd/internal/web"
@@ -42,6 +43,10 @@ type Server struct {
 	Spec    []byte // docs/openapi.json
 	// ConsentMetrics counts consent checks; nil counts nothing.
 	ConsentMetrics *ConsentMetrics
+	// ConsentReceipts signs consent receipts; Erasures holds the erasure
+	// receipts. Their routes answer 404 when nil.
+	ConsentReceipts *consent.Receipts
+	Erasures        *dsr.Eraser
 
 	limiters sync.Map // key id -> *rate.Limiter
 }
@@ -71,12 +76,14 @@ func (s *Server) Routes() []Route {
 		{"POST", "/subjects/{id}/consents", auth.ScopeConsentWrite, s.consentRecord},
 		{"GET", "/subjects/{id}/consents", auth.ScopeConsentRead, s.consentState},
 		{"GET", "/subjects/{id}/consents/{purpose}", auth.ScopeConsentRead, s.consentCheck},
+		{"GET", "/subjects/{id}/consents/{purpose}/receipt", auth.ScopeConsentRead, s.consentReceipt},
 		{"POST", "/consents/check", auth.ScopeConsentRead, s.consentCheckMany},
 		{"GET", "/subjects/{id}/notices", auth.ScopeConsentRead, s.subjectNotices},
 		{"GET", "/notices", auth.ScopeConsentRead, s.noticeList},
 		{"POST", "/notices/{slug}/versions", auth.ScopeConsentWrite, s.noticeDraft},
 		{"GET", "/notices/{slug}/versions/{version}", auth.ScopeConsentRead, s.noticeGet},
 		{"POST", "/notices/{slug}/versions/{version}/publish", auth.ScopeConsentWrite, s.noticePublish},
+		{"GET", "/erasure-receipts/{id}", auth.ScopeDSRRead, s.erasureReceipt},
 	}
 }
 

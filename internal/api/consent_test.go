@@ -530,9 +530,11 @@ func TestConsentLifecycle(t *testing.T) {
 	if d := check(t, "{ada}", "newsletter"); d.Allowed || d.Reason != "withdrawn" || d.RecordID != withdrawn.ID {
 		t.Errorf("after the withdrawal: %+v, want not allowed by record %s", d, withdrawn.ID)
 	}
-	// An objection to legitimate-interest processing, with the kind named.
+	// An objection to legitimate-interest processing, with the kind named:
+	// the purpose is restricted for the person until staff decide (Art.
+	// 18(1)(d)).
 	f.must(t, "POST", "/subjects/{ada}/consents", "cwriter", `{"purpose": "analytics", "kind": "object", "action": "button"}`, http.StatusCreated, nil)
-	if d := check(t, "{ada}", "analytics"); d.Allowed || d.Reason != "objected" {
+	if d := check(t, "{ada}", "analytics"); d.Allowed || d.Reason != "restricted" {
 		t.Errorf("after the objection: %+v", d)
 	}
 
@@ -550,7 +552,7 @@ func TestConsentLifecycle(t *testing.T) {
 		{"subject_id": "{bob}", "purpose": "newsletter"}]}`, http.StatusOK, &batch)
 	wantBatch := []string{
 		"{ada} newsletter false withdrawn", "{bob} newsletter true granted", "{erased} newsletter false unknown-subject",
-		"{bob} horoscope false unknown-purpose", "{ada} service-delivery true legal-basis", "{ada} analytics false objected",
+		"{bob} horoscope false unknown-purpose", "{ada} service-delivery true legal-basis", "{ada} analytics false restricted",
 		"{bob} newsletter true granted",
 	}
 	if len(batch.Results) != len(wantBatch) {

@@ -2,17 +2,21 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/gdprd/gdprd/internal/audit"
 	"github.com/gdprd/gdprd/internal/auth"
 	"github.com/gdprd/gdprd/internal/config"
 	"github.com/gdprd/gdprd/internal/consent"
+	"github.com/gdprd/gdprd/internal/dsr"
 	"github.com/gdprd/gdprd/internal/keys"
+	"github.com/gdprd/gdprd/internal/receipt"
 	"github.com/gdprd/gdprd/internal/sqlstore"
 	"github.com/gdprd/gdprd/internal/vault"
 )
@@ -28,7 +32,14 @@ type app struct {
 	vault   *vault.Vault
 	apiKeys *auth.APIKeys
 	consent *consent.Register
-	now     func() time.Time
+	// receipts signs consent and erasure receipts; its public key is
+	// served at /.well-known/jwks.json.
+	receipts *receipt.Signer
+	// consentReceipts issues signed consent receipts; eraser carries out
+	// erasures with legal holds and sweeps the ones whose hold ended.
+	consentReceipts *consent.Receipts
+	eraser          *dsr.Eraser
+	now             func() time.Time
 }
 
 // openApp loads the master key and opens (and migrates) both stores.
@@ -41,6 +52,9 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, e
 		return nil, fmt.Errorf("load master key: %w", err)
 	}
 	a := &app{cfg: cfg, log: log, keyring: kr, now: time.Now}
+	if a.receipts, err = receipt.NewSigner(kr); err != nil {
+		return nil, err
+	}
 	a.db, err = sqlstore.Open(ctx, sqlstore.Options{URL: cfg.DatabaseURL, Set: "main"})
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
@@ -72,7 +86,48 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, e
 		a.close()
 		return nil, err
 	}
+	a.consentReceipts, err = consent.NewReceipts(a.consent, consent.ReceiptOptions{
+		Signer: a.receipts, Jurisdiction: cfg.Jurisdiction, PublicURL: cfg.PublicURL,
+		Controllers: []consent.Controller{{Name: cfg.ControllerName, Email: cfg.ControllerEmail, Address: cfg.ControllerAddress}},
+	})
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	policy, err := loadErasurePolicy(cfg.ErasurePolicyFile)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	a.eraser, err = dsr.NewEraser(ctx, dsr.ErasureOptions{DB: a.db, Audit: a.audit, Vault: a.vault, Targets: kr,
+		Signer: a.receipts, Policy: policy, Issuer: cfg.ControllerName, Clock: a.now})
+	if err != nil {
+		a.close()
+		return nil, fmt.Errorf("erasure policy: %w", err)
+	}
 	return a, nil
+}
+
+// loadErasurePolicy reads the operator's legal holds and approval list
+// from a JSON file ({"holds": [...], "approval_required": ["security"]});
+// without a file, dsr.DefaultErasurePolicy applies. Unknown fields are
+// refused so that a misspelt hold cannot silently hold nothing.
+func loadErasurePolicy(path string) (dsr.ErasurePolicy, error) {
+	if path == "" {
+		return dsr.DefaultErasurePolicy(), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return dsr.ErasurePolicy{}, fmt.Errorf("erasure policy: %w", err)
+	}
+	defer f.Close()
+	var p dsr.ErasurePolicy
+	dec := json.NewDecoder(f)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return dsr.ErasurePolicy{}, fmt.Errorf("erasure policy %s: %w", path, err)
+	}
+	return p, nil
 }
 
 func (a *app) close() {

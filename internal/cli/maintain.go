@@ -12,7 +12,8 @@ const maintenanceInterval = time.Minute
 // maintain runs housekeeping until ctx ends: a truncating WAL checkpoint of
 // both SQLite stores, so erased rows do not linger in the WAL, and a signed
 // audit checkpoint whenever the log has grown, so at most a minute of
-// events is unpinned by a signature.
+// events is unpinned by a signature; and the erasure sweep, which erases
+// the categories whose legal hold has ended.
 func (a *app) maintain(ctx context.Context) {
 	t := time.NewTicker(maintenanceInterval)
 	defer t.Stop()
@@ -31,6 +32,11 @@ func (a *app) maintainOnce(ctx context.Context) {
 		if err := db.Checkpoint(ctx); err != nil && ctx.Err() == nil {
 			a.log.Warn("WAL checkpoint failed", "err", err)
 		}
+	}
+	if n, err := a.eraser.Sweep(ctx); err != nil && ctx.Err() == nil {
+		a.log.Warn("erasure sweep failed", "err", err)
+	} else if n > 0 {
+		a.log.Info("erased categories whose legal hold ended", "categories", n)
 	}
 	if _, err := a.audit.Checkpoint(ctx, a.db); err != nil && ctx.Err() == nil {
 		a.log.Warn("audit checkpoint failed", "err", err)

@@ -19,6 +19,7 @@ import (
 	"github.com/gdprd/gdprd/internal/api"
 	"github.com/gdprd/gdprd/internal/keys"
 	"github.com/gdprd/gdprd/internal/policies"
+	"github.com/gdprd/gdprd/internal/receipt"
 	"github.com/gdprd/gdprd/internal/ui"
 	"github.com/gdprd/gdprd/internal/web"
 )
@@ -44,12 +45,13 @@ func runServe(ctx context.Context, env Env, args []string) error {
 func (a *app) handler(reg *prometheus.Registry) http.Handler {
 	m := web.NewMetrics(reg)
 	srv := &api.Server{Vault: a.vault, Consent: a.consent, APIKeys: a.apiKeys, Log: a.log, Spec: docs.OpenAPI,
-		ConsentMetrics: api.NewConsentMetrics(reg)}
+		ConsentMetrics: api.NewConsentMetrics(reg), ConsentReceipts: a.consentReceipts, Erasures: a.eraser}
 	root := http.NewServeMux()
 	root.Handle(api.Prefix+"/", srv.Handler(m))
 	site := ui.MustNew(ui.Options{})
 	root.Handle(ui.StaticPrefix, web.Browser(a.log, m)(site.Static()))
 	root.Handle(policies.Prefix, policies.New(policies.Options{Notices: a.consent, UI: site, Log: a.log}).Handler(m))
+	root.Handle("GET "+receipt.JWKSPath, receipt.JWKSHandler(a.receipts.KeySet()))
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))

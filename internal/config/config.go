@@ -26,6 +26,14 @@ type Config struct {
 	TLSCert, TLSKey  string        // GDPRD_TLS_CERT, GDPRD_TLS_KEY: serve HTTPS
 	ShutdownTimeout  time.Duration // GDPRD_SHUTDOWN_TIMEOUT
 	PublicURL        string        // GDPRD_PUBLIC_URL: how people reach this server (links in mail, demo output)
+	// The controller named in receipts (Kantara piiControllers) and its
+	// jurisdiction: GDPRD_CONTROLLER_NAME, GDPRD_CONTROLLER_EMAIL,
+	// GDPRD_CONTROLLER_ADDRESS, GDPRD_JURISDICTION (default EU).
+	ControllerName, ControllerEmail, ControllerAddress, Jurisdiction string
+	// ErasurePolicyFile is a JSON file of legal holds per category and the
+	// categories whose erasure needs staff approval (GDPRD_ERASURE_POLICY_FILE);
+	// without it nothing is held and security data needs approval.
+	ErasurePolicyFile string
 }
 
 // FlagSet binds every setting to a flag on fs, with defaults taken from the
@@ -44,6 +52,11 @@ func FlagSet(fs *flag.FlagSet, c *Config) {
 	d, _ := time.ParseDuration(env("GDPRD_SHUTDOWN_TIMEOUT", "20s"))
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", d, "graceful shutdown limit (GDPRD_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&c.PublicURL, "public-url", env("GDPRD_PUBLIC_URL", ""), "public base URL (GDPRD_PUBLIC_URL)")
+	fs.StringVar(&c.ControllerName, "controller-name", env("GDPRD_CONTROLLER_NAME", "The operator of this service"), "data controller named in receipts (GDPRD_CONTROLLER_NAME)")
+	fs.StringVar(&c.ControllerEmail, "controller-email", env("GDPRD_CONTROLLER_EMAIL", ""), "controller's privacy contact e-mail (GDPRD_CONTROLLER_EMAIL)")
+	fs.StringVar(&c.ControllerAddress, "controller-address", env("GDPRD_CONTROLLER_ADDRESS", ""), "controller's postal address (GDPRD_CONTROLLER_ADDRESS)")
+	fs.StringVar(&c.Jurisdiction, "jurisdiction", env("GDPRD_JURISDICTION", "EU"), "controller's jurisdiction, e.g. DE (GDPRD_JURISDICTION)")
+	fs.StringVar(&c.ErasurePolicyFile, "erasure-policy-file", env("GDPRD_ERASURE_POLICY_FILE", ""), "JSON file of legal holds and approval-required categories (GDPRD_ERASURE_POLICY_FILE)")
 }
 
 // Resolve fills the defaults that depend on other settings and checks the

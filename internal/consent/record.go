@@ -324,7 +324,7 @@ func (r *Register) Record(ctx context.Context, a Actor, req Request) (Record, er
 		_, err = tx.ExecContext(ctx, `INSERT INTO consent_state (subject_id, purpose, kind, record_seq, record_id, since)
 			VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (subject_id, purpose) DO UPDATE SET kind = excluded.kind, record_seq = excluded.record_seq,
-			record_id = excluded.record_id, since = excluded.since`,
+			record_id = excluded.record_id, since = excluded.since, decision = ''`,
 			rec.SubjectID, rec.Purpose, string(rec.Kind), rec.Seq, rec.ID, sqlstore.Micros(rec.RecordedAt))
 		if err != nil {
 			return fmt.Errorf("update consent state: %w", err)

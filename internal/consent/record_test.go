@@ -30,7 +30,7 @@ func TestConsentFlows(t *testing.T) {
 		{"withdraw without grant", "research", []consent.Kind{consent.Withdraw}, false, consent.ReasonWithdrawn},
 		{"grant, withdraw, grant", "research", []consent.Kind{consent.Grant, consent.Withdraw, consent.Grant}, true, consent.ReasonGranted},
 		{"legitimate interest by default", "analytics", nil, true, consent.ReasonLegalBasis},
-		{"objection to legitimate interest", "analytics", []consent.Kind{consent.Object}, false, consent.ReasonObjected},
+		{"objection to legitimate interest: restricted until staff decide", "analytics", []consent.Kind{consent.Object}, false, consent.ReasonRestricted},
 		{"objection to direct marketing on consent", "newsletter", []consent.Kind{consent.Grant, consent.Object}, false, consent.ReasonObjected},
 		{"new consent after the objection", "newsletter", []consent.Kind{consent.Grant, consent.Object, consent.Grant}, true, consent.ReasonGranted},
 		{"objection to direct marketing on legitimate interest", "partner-offers", []consent.Kind{consent.Object}, false, consent.ReasonObjected},

@@ -48,6 +48,9 @@ type latest struct {
 	kind     Kind
 	since    time.Time
 	recordID string
+	// decision is staff's decision on an objection to a purpose that is
+	// not direct marketing ("" while pending, see DecideObjection).
+	decision ObjectionDecision
 }
 
 // restrictionAllows is the vault's Art. 18(2) rule: one rule for reads
@@ -61,7 +64,11 @@ func restrictionAllows(purpose string) bool { return vault.RestrictionAllows(pur
 //   - consent: allowed only while the latest record is a grant (an
 //     objection to direct marketing on consent counts as a refusal);
 //   - legitimate interests, public task: allowed unless the latest record
-//     is an objection;
+//     is an objection. An objection to direct marketing stops it at once
+//     and for good (Art. 21(3)); any other objection restricts the purpose
+//     for that person (reason restricted, Art. 18(1)(d)) until staff
+//     decide: upheld stops it (objected), overridden by compelling
+//     legitimate grounds lets it go on (Art. 21(1));
 //   - contract, legal obligation, vital interests: allowed (no right to
 //     object; direct marketing cannot rest on them).
 func decide(p rule, restricted bool, last latest) Decision {
@@ -88,7 +95,13 @@ func decide(p rule, restricted bool, last latest) Decision {
 		return d
 	}
 	if last.kind == Object && p.basis.Objectable() {
-		return byRecord(false, ReasonObjected)
+		switch {
+		case p.dm || last.decision == Upheld:
+			return byRecord(false, ReasonObjected)
+		case last.decision == Overridden:
+			return byRecord(true, ReasonLegalBasis)
+		}
+		return byRecord(false, ReasonRestricted)
 	}
 	d.Allowed, d.Reason = true, ReasonLegalBasis
 	return d
@@ -106,14 +119,15 @@ func (r *Register) Check(ctx context.Context, subjectID, purpose string) (Decisi
 		return Decision{}, purposeNotFound(purpose)
 	}
 	var (
-		basis             string
-		restricted, since sql.NullInt64
-		kind, recordID    sql.NullString
+		basis                    string
+		dm                       int
+		restricted, since        sql.NullInt64
+		kind, recordID, decision sql.NullString
 	)
-	err := r.db.Read().QueryRowContext(ctx, `SELECT p.legal_basis, (SELECT restricted FROM subjects WHERE id = $1),
-		c.kind, c.since, c.record_id
+	err := r.db.Read().QueryRowContext(ctx, `SELECT p.legal_basis, p.direct_marketing, (SELECT restricted FROM subjects WHERE id = $1),
+		c.kind, c.since, c.record_id, c.decision
 		FROM purposes p LEFT JOIN consent_state c ON c.subject_id = $1 AND c.purpose = p.slug
-		WHERE p.slug = $2`, subjectID, purpose).Scan(&basis, &restricted, &kind, &since, &recordID)
+		WHERE p.slug = $2`, subjectID, purpose).Scan(&basis, &dm, &restricted, &kind, &since, &recordID, &decision)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Decision{}, purposeNotFound(purpose)
 	}
@@ -123,8 +137,8 @@ func (r *Register) Check(ctx context.Context, subjectID, purpose string) (Decisi
 	if !restricted.Valid {
 		return Decision{}, subjectNotFound()
 	}
-	p := rule{slug: purpose, basis: LegalBasis(basis)}
-	last := latest{kind: Kind(kind.String), recordID: recordID.String}
+	p := rule{slug: purpose, basis: LegalBasis(basis), dm: dm == 1}
+	last := latest{kind: Kind(kind.String), recordID: recordID.String, decision: ObjectionDecision(decision.String)}
 	if since.Valid {
 		last.since = sqlstore.FromMicros(since.Int64)
 	}
@@ -148,7 +162,7 @@ const checkChunk = 100
 var checkManyQuery = func() string {
 	var sb strings.Builder
 	sb.WriteString(`SELECT j.id, j.restricted, COALESCE(c.purpose, ''), COALESCE(c.kind, ''), COALESCE(c.since, 0),
-		COALESCE(c.record_id, '') FROM subjects j LEFT JOIN consent_state c ON c.subject_id = j.id WHERE j.id IN (`)
+		COALESCE(c.record_id, ''), COALESCE(c.decision, '') FROM subjects j LEFT JOIN consent_state c ON c.subject_id = j.id WHERE j.id IN (`)
 	for i := 1; i <= checkChunk; i++ {
 		if i > 1 {
 			sb.WriteByte(',')
@@ -182,18 +196,19 @@ func (r *Register) CheckMany(ctx context.Context, pairs []Pair) ([]Decision, err
 	}
 	rules := map[string]rule{}
 	err := r.db.ReadTx(ctx, func(q sqlstore.Querier) error {
-		rows, err := q.QueryContext(ctx, "SELECT slug, legal_basis FROM purposes")
+		rows, err := q.QueryContext(ctx, "SELECT slug, legal_basis, direct_marketing FROM purposes")
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
 			var p rule
 			var basis string
-			if err := rows.Scan(&p.slug, &basis); err != nil {
+			var dm int
+			if err := rows.Scan(&p.slug, &basis, &dm); err != nil {
 				rows.Close()
 				return err
 			}
-			p.basis = LegalBasis(basis)
+			p.basis, p.dm = LegalBasis(basis), dm == 1
 			rules[p.slug] = p
 		}
 		rows.Close()
@@ -213,10 +228,10 @@ func (r *Register) CheckMany(ctx context.Context, pairs []Pair) ([]Decision, err
 				}
 				defer rows.Close()
 				for rows.Next() {
-					var id, purpose, kind, recordID string
+					var id, purpose, kind, recordID, decision string
 					var restricted int
 					var since int64
-					if err := rows.Scan(&id, &restricted, &purpose, &kind, &since, &recordID); err != nil {
+					if err := rows.Scan(&id, &restricted, &purpose, &kind, &since, &recordID, &decision); err != nil {
 						return err
 					}
 					s := subjects[id]
@@ -225,7 +240,8 @@ func (r *Register) CheckMany(ctx context.Context, pairs []Pair) ([]Decision, err
 						subjects[id] = s
 					}
 					if purpose != "" {
-						s.states[purpose] = latest{kind: Kind(kind), since: sqlstore.FromMicros(since), recordID: recordID}
+						s.states[purpose] = latest{kind: Kind(kind), since: sqlstore.FromMicros(since), recordID: recordID,
+							decision: ObjectionDecision(decision)}
 					}
 				}
 				return rows.Err()
@@ -276,24 +292,25 @@ func (r *Register) State(ctx context.Context, subjectID string) ([]PurposeState,
 			return err
 		}
 		states := map[string]latest{}
-		rows, err := q.QueryContext(ctx, "SELECT purpose, kind, since, record_id FROM consent_state WHERE subject_id = $1", subjectID)
+		rows, err := q.QueryContext(ctx, "SELECT purpose, kind, since, record_id, decision FROM consent_state WHERE subject_id = $1", subjectID)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var purpose, kind, recordID string
+			var purpose, kind, recordID, decision string
 			var since int64
-			if err := rows.Scan(&purpose, &kind, &since, &recordID); err != nil {
+			if err := rows.Scan(&purpose, &kind, &since, &recordID, &decision); err != nil {
 				return err
 			}
-			states[purpose] = latest{kind: Kind(kind), since: sqlstore.FromMicros(since), recordID: recordID}
+			states[purpose] = latest{kind: Kind(kind), since: sqlstore.FromMicros(since), recordID: recordID,
+				decision: ObjectionDecision(decision)}
 		}
 		if err := rows.Err(); err != nil {
 			return err
 		}
 		for _, p := range purposes {
-			ru := rule{slug: p.Slug, basis: p.Basis}
+			ru := rule{slug: p.Slug, basis: p.Basis, dm: p.DirectMarketing}
 			last := states[p.Slug]
 			out = append(out, PurposeState{Purpose: p, Decision: decide(ru, restricted, last), Kind: last.kind})
 		}
@@ -317,7 +334,8 @@ const (
 		ORDER BY s.subject_id LIMIT $3`
 	allowedUnlessObjected = `SELECT j.id FROM subjects j
 		WHERE (j.restricted = 0 OR $1 = 1) AND j.id > $2
-		AND NOT EXISTS (SELECT 1 FROM consent_state s WHERE s.subject_id = j.id AND s.purpose = $4 AND s.kind = 'object')
+		AND NOT EXISTS (SELECT 1 FROM consent_state s WHERE s.subject_id = j.id AND s.purpose = $4 AND s.kind = 'object'
+			AND s.decision <> 'overridden')
 		ORDER BY j.id LIMIT $3`
 	allowedAll = `SELECT j.id FROM subjects j
 		WHERE (j.restricted = 0 OR $1 = 1) AND j.id > $2
@@ -407,6 +425,12 @@ func (r *Register) Rebuild(ctx context.Context, a Actor) (int, error) {
 			return err
 		}
 		n = int(rows)
+		// The decisions on objections are records too: the latest
+		// objection keeps the decision taken on it.
+		if _, err := tx.ExecContext(ctx, `UPDATE consent_state SET decision = COALESCE((SELECT d.decision
+			FROM objection_decisions d WHERE d.record_id = consent_state.record_id), '') WHERE kind = 'object'`); err != nil {
+			return err
+		}
 		return r.auditPlain(ctx, tx, a, "consent.rebuild", "consent_state")
 	})
 	if err != nil {

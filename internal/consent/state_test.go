@@ -374,7 +374,7 @@ func TestCheckManyAnswersEveryPair(t *testing.T) {
 		if err != nil {
 			t.Fatalf("CheckMany: %v", err)
 		}
-		want := []consent.Reason{consent.ReasonGranted, consent.ReasonNoConsent, consent.ReasonObjected, consent.ReasonLegalBasis,
+		want := []consent.Reason{consent.ReasonGranted, consent.ReasonNoConsent, consent.ReasonRestricted, consent.ReasonLegalBasis,
 			consent.ReasonUnknownSubject, consent.ReasonUnknownPurpose, consent.ReasonUnknownSubject, consent.ReasonGranted}
 		if len(ds) != len(pairs) {
 			t.Fatalf("%d decisions for %d pairs", len(ds), len(pairs))

@@ -67,6 +67,7 @@ type fixture struct {
 	db     *sqlstore.DB
 	kr     *keys.Keyring
 	vault  *vault.Vault
+	log    *audit.Log
 	clock  *testClock
 	svc    *dsr.Service
 	seq    atomic.Int64 // numbers external ids of test subjects
@@ -95,7 +96,7 @@ func newFixture(t *testing.T, e sqlstore.Engine, edit func(*dsr.Options)) *fixtu
 		t.Fatalf("vault.New: %v", err)
 	}
 	t.Cleanup(v.Close)
-	f.kr, f.vault = kr, v
+	f.kr, f.vault, f.log = kr, v, log
 	o := dsr.Options{DB: f.db, Audit: log, Sealer: v, Targets: kr, Clock: f.clock.Now}
 	if edit != nil {
 		edit(&o)

@@ -4,7 +4,8 @@
 //
 //	master key (32 bytes, a file on disk, see CreateMasterFile)
 //	├── HKDF-SHA256 subkeys, one per purpose: blind indexes, audit targets,
-//	│   checkpoint signing (Ed25519 seed), token hashing, KEK wrapping
+//	│   checkpoint signing and receipt signing (Ed25519 seeds), token
+//	│   hashing, KEK wrapping
 //	└── key-encryption keys (KEKs), random, stored wrapped by the KEK-wrap subkey
 //	    └── data keys (DEKs), random, one per subject, stored wrapped by a KEK
 //	        └── personal data, sealed with AES-256-GCM

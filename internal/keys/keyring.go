@@ -25,6 +25,7 @@ const (
 	infoBlindIndex  = "gdprd blind-index v1"
 	infoAuditTarget = "gdprd audit-target v1"
 	infoCheckpoint  = "gdprd checkpoint-signing v1"
+	infoReceipt     = "gdprd receipt-signing v1"
 	infoToken       = "gdprd token v1"
 	infoKEKWrap     = "gdprd kek-wrap v1"
 )
@@ -60,6 +61,7 @@ type Keyring struct {
 	tokenKey  []byte
 	signer    ed25519.PrivateKey
 	publicKey ed25519.PublicKey
+	receipt   ed25519.PrivateKey // signs receipts given to people (receipt.go)
 	kekWrap   cipher.AEAD
 
 	mu   sync.RWMutex
@@ -85,6 +87,9 @@ func NewKeyring(master []byte) (*Keyring, error) {
 	seed := derive(infoCheckpoint)
 	signer := ed25519.NewKeyFromSeed(seed)
 	clear(seed)
+	seed = derive(infoReceipt)
+	receipt := ed25519.NewKeyFromSeed(seed)
+	clear(seed)
 
 	wrapKey := derive(infoKEKWrap)
 	wrap, err := newAEAD(wrapKey)
@@ -99,6 +104,7 @@ func NewKeyring(master []byte) (*Keyring, error) {
 		tokenKey:  derive(infoToken),
 		signer:    signer,
 		publicKey: signer.Public().(ed25519.PublicKey),
+		receipt:   receipt,
 		kekWrap:   wrap,
 		keks:      make(map[string]cipher.AEAD),
 	}, nil
