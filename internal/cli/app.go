@@ -39,11 +39,26 @@ type app struct {
 	// erasures with legal holds and sweeps the ones whose hold ended.
 	consentReceipts *consent.Receipts
 	eraser          *dsr.Eraser
-	now             func() time.Time
+	// ownsDB: this process holds the SQLite serve lock, so every write
+	// to the database goes through it.
+	ownsDB bool
+	unlock func()
+	now    func() time.Time
 }
 
-// openApp loads the master key and opens (and migrates) both stores.
+// openApp loads the master key and opens (and migrates) both stores, for
+// a command that runs beside a server.
 func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
+	return openAppAs(ctx, cfg, log, false)
+}
+
+// openServer opens the app for `serve` and `demo`. On SQLite it first
+// takes the database's serve lock: one server per database file.
+func openServer(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
+	return openAppAs(ctx, cfg, log, true)
+}
+
+func openAppAs(ctx context.Context, cfg *config.Config, log *slog.Logger, server bool) (*app, error) {
 	kr, err := keys.LoadMaster(cfg.MasterKeyFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no master key at %s: create one with `gdprd keys init --data %s` (and back it up apart from the data)", cfg.MasterKeyFile, cfg.DataDir)
@@ -54,6 +69,15 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, e
 	a := &app{cfg: cfg, log: log, keyring: kr, now: time.Now}
 	if a.receipts, err = receipt.NewSigner(kr); err != nil {
 		return nil, err
+	}
+	if server && !sqlstore.IsPostgresURL(cfg.DatabaseURL) {
+		unlock, err := lockDatabase(cfg.DatabaseURL)
+		switch {
+		case err == nil:
+			a.ownsDB, a.unlock = true, unlock
+		case !errors.Is(err, errors.ErrUnsupported):
+			return nil, err
+		}
 	}
 	a.db, err = sqlstore.Open(ctx, sqlstore.Options{URL: cfg.DatabaseURL, Set: "main"})
 	if err != nil {
@@ -81,11 +105,17 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, e
 		return nil, err
 	}
 	a.apiKeys = auth.NewAPIKeys(a.db, kr, a.audit, a.now)
-	a.consent, err = consent.New(consent.Options{DB: a.db, Audit: a.audit, Sealer: a.vault, Targets: kr, Clock: a.now})
+	// Consent decisions are cached in memory only on SQLite, where this
+	// process makes every write (see lockDatabase); PostgreSQL replicas
+	// each read the database.
+	cache := a.db.Engine() == sqlstore.SQLite && a.ownsDB
+	a.consent, err = consent.New(consent.Options{DB: a.db, Audit: a.audit, Sealer: a.vault, Targets: kr, Clock: a.now,
+		CacheDecisions: cache})
 	if err != nil {
 		a.close()
 		return nil, err
 	}
+	a.vault.OnSubjectChange(a.consent.Invalidate)
 	a.consentReceipts, err = consent.NewReceipts(a.consent, consent.ReceiptOptions{
 		Signer: a.receipts, Jurisdiction: cfg.Jurisdiction, PublicURL: cfg.PublicURL,
 		Controllers: []consent.Controller{{Name: cfg.ControllerName, Email: cfg.ControllerEmail, Address: cfg.ControllerAddress}},
@@ -139,5 +169,8 @@ func (a *app) close() {
 	}
 	if a.db != nil {
 		a.db.Close()
+	}
+	if a.unlock != nil {
+		a.unlock()
 	}
 }

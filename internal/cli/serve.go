@@ -32,7 +32,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	out := newBufferedLog(env.Stderr)
 	defer out.Close()
 	log := newLogger(out, cfg)
-	a, err := openApp(ctx, cfg, log)
+	a, err := openServer(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

@@ -71,6 +71,11 @@ type Options struct {
 	// Languages every purpose must be named and described in, because the
 	// portal shows purposes in each of them; English and German when empty.
 	Languages []string
+	// CacheDecisions keeps consent-check decisions in memory. Set it only
+	// when this process makes every write to the database (SQLite under
+	// one `gdprd serve`), and route the vault's erasures and restrictions
+	// to Invalidate; see decisionCache.
+	CacheDecisions bool
 }
 
 // Register is the consent register. It holds no state beyond its options,
@@ -83,6 +88,7 @@ type Register struct {
 	targets Targets
 	clock   func() time.Time
 	langs   []string
+	cache   *decisionCache // nil: every check reads the database
 }
 
 // New returns a Register over o.
@@ -98,12 +104,30 @@ func New(o Options) (*Register, error) {
 	if len(r.langs) == 0 {
 		r.langs = []string{"en", "de"}
 	}
+	if o.CacheDecisions {
+		r.cache = newDecisionCache()
+	}
 	for _, l := range r.langs {
 		if !langPattern.MatchString(l) {
 			return nil, fmt.Errorf("consent: language %q is not a language tag", l)
 		}
 	}
 	return r, nil
+}
+
+// Invalidate tells the register that a subject changed outside it (erased,
+// restricted or unrestricted in the vault), after the change committed.
+func (r *Register) Invalidate(subjectID string) {
+	if r.cache != nil {
+		r.cache.forget(subjectID)
+	}
+}
+
+// invalidateAll follows a committed change that may alter every decision.
+func (r *Register) invalidateAll() {
+	if r.cache != nil {
+		r.cache.clear()
+	}
 }
 
 // now reads the clock at the precision the database stores, so a time

@@ -128,17 +128,21 @@ type fixture struct {
 	policy consent.NoticeVersion // current privacy policy
 }
 
-func newFixture(t *testing.T, e sqlstore.Engine) *fixture {
+func newFixture(t *testing.T, e sqlstore.Engine, edits ...func(*consent.Options)) *fixture {
 	t.Helper()
 	f := &fixture{engine: e, db: sqltest.Open(t, e, "main"), seal: newKeySealer(t)}
 	c := &clock{now: time.Date(2026, 5, 4, 9, 30, 0, 123456789, time.UTC)}
-	reg, err := consent.New(consent.Options{
+	o := consent.Options{
 		DB:      f.db,
 		Audit:   audit.New(audit.Options{Clock: c.Now}),
 		Sealer:  f.seal,
 		Targets: f.seal.kr,
 		Clock:   c.Now,
-	})
+	}
+	for _, edit := range edits {
+		edit(&o)
+	}
+	reg, err := consent.New(o)
 	if err != nil {
 		t.Fatalf("consent.New: %v", err)
 	}

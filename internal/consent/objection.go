@@ -74,6 +74,7 @@ func (r *Register) DecideObjection(ctx context.Context, a Actor, subjectID, purp
 	if err != nil {
 		return fmt.Errorf("seal audit details: %w", err)
 	}
+	defer r.Invalidate(subjectID) // after the commit (or a failure that may have committed)
 	return r.db.Write(ctx, func(tx *sqlstore.Tx) error {
 		if _, err := lockSubject(ctx, tx, subjectID); err != nil {
 			return err

@@ -293,6 +293,7 @@ func (r *Register) UpdatePurpose(ctx context.Context, a Actor, p Purpose) (Purpo
 		out = p
 		return r.auditPlain(ctx, tx, a, "purpose.update", "purpose:"+p.Slug)
 	})
+	r.invalidateAll()
 	return out, err
 }
 

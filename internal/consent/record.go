@@ -331,6 +331,9 @@ func (r *Register) Record(ctx context.Context, a Actor, req Request) (Record, er
 		}
 		return nil
 	})
+	// Even a failed write may have committed (a lost connection after
+	// COMMIT): drop cached decisions either way.
+	r.Invalidate(req.SubjectID)
 	if err != nil {
 		return Record{}, err
 	}

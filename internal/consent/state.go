@@ -112,6 +112,14 @@ func decide(p rule, restricted bool, last latest) Decision {
 // transaction, so a grant or withdrawal is seen by the very next check on
 // any replica. Unknown (or erased) subjects and purposes are NotFound.
 func (r *Register) Check(ctx context.Context, subjectID, purpose string) (Decision, error) {
+	var gen uint64
+	if r.cache != nil {
+		// Only valid pairs are ever cached, so a hit needs no validation.
+		if d, ok := r.cache.get(subjectID, purpose); ok {
+			return d, nil
+		}
+		gen = r.cache.begin()
+	}
 	if !idPattern.MatchString(subjectID) {
 		return Decision{}, subjectNotFound()
 	}
@@ -142,7 +150,11 @@ func (r *Register) Check(ctx context.Context, subjectID, purpose string) (Decisi
 	if since.Valid {
 		last.since = sqlstore.FromMicros(since.Int64)
 	}
-	return decide(p, restricted.Int64 == 1, last), nil
+	d := decide(p, restricted.Int64 == 1, last)
+	if r.cache != nil {
+		r.cache.put(gen, subjectID, purpose, d)
+	}
+	return d, nil
 }
 
 // Pair names one subject × purpose for CheckMany.
@@ -433,6 +445,7 @@ func (r *Register) Rebuild(ctx context.Context, a Actor) (int, error) {
 		}
 		return r.auditPlain(ctx, tx, a, "consent.rebuild", "consent_state")
 	})
+	r.invalidateAll()
 	if err != nil {
 		return 0, fmt.Errorf("rebuild consent state: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	"crypto/ed25519"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -66,6 +67,11 @@ type Keyring struct {
 
 	mu   sync.RWMutex
 	keks map[string]cipher.AEAD // KEK ID -> AES-256-GCM under that KEK
+
+	// tokenMACs recycles HMAC states keyed with tokenKey: HashSecret runs
+	// on every API request, and setting up an HMAC costs more than
+	// hashing a short secret.
+	tokenMACs sync.Pool
 }
 
 // NewKeyring derives all subkeys from a 32-byte master key. Production code
@@ -98,7 +104,7 @@ func NewKeyring(master []byte) (*Keyring, error) {
 		return nil, err
 	}
 
-	return &Keyring{
+	k := &Keyring{
 		blindKey:  derive(infoBlindIndex),
 		auditKey:  derive(infoAuditTarget),
 		tokenKey:  derive(infoToken),
@@ -107,7 +113,9 @@ func NewKeyring(master []byte) (*Keyring, error) {
 		receipt:   receipt,
 		kekWrap:   wrap,
 		keks:      make(map[string]cipher.AEAD),
-	}, nil
+	}
+	k.tokenMACs.New = func() any { return hmac.New(sha256.New, k.tokenKey) }
+	return k, nil
 }
 
 // NewKEK creates a random key-encryption key, loads it into the ring and

@@ -1,12 +1,11 @@
 package keys
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"hash"
 	"strings"
 )
 
@@ -77,9 +76,12 @@ func ParseAPIKey(secret string) (id string, ok bool) {
 // argon2id is for low-entropy passwords. Keying the hash means a stolen
 // database alone does not even allow offline checks. Compare with Equal.
 func (k *Keyring) HashSecret(secret string) []byte {
-	h := hmac.New(sha256.New, k.tokenKey)
+	h := k.tokenMACs.Get().(hash.Hash)
+	h.Reset()
 	h.Write([]byte(secret))
-	return h.Sum(nil)
+	sum := h.Sum(nil)
+	k.tokenMACs.Put(h)
+	return sum
 }
 
 // Equal reports whether a and b are equal in time that does not depend on

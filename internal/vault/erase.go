@@ -74,6 +74,7 @@ func (v *Vault) Erase(ctx context.Context, a Actor, id string) (*Receipt, error)
 		r.AuditSeq, err = v.appendAuditSeq(ctx, tx, a, "subject.erase", v.target(id), "ok", nil, nil)
 		return err
 	})
+	v.subjectChanged(id) // also on error: the delete may have committed
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gdprd/gdprd/internal/audit"
@@ -79,6 +80,22 @@ type Vault struct {
 	mu         sync.RWMutex
 	categories map[string]bool
 	purposes   map[string]bool
+
+	// changed is told about each subject erased or restricted, after the
+	// change committed, so in-memory views elsewhere (the consent check's
+	// decision cache) drop what they hold about it.
+	changed atomic.Pointer[func(subjectID string)]
+}
+
+// OnSubjectChange registers fn to be called after a subject is erased or
+// its restriction changes. Register it before serving; a later call
+// replaces the earlier fn.
+func (v *Vault) OnSubjectChange(fn func(subjectID string)) { v.changed.Store(&fn) }
+
+func (v *Vault) subjectChanged(id string) {
+	if fn := v.changed.Load(); fn != nil {
+		(*fn)(id)
+	}
 }
 
 // Options configure a Vault.
