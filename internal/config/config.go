@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +28,8 @@ type Config struct {
 	TLSCert, TLSKey  string        // GDPRD_TLS_CERT, GDPRD_TLS_KEY: serve HTTPS
 	ShutdownTimeout  time.Duration // GDPRD_SHUTDOWN_TIMEOUT
 	PublicURL        string        // GDPRD_PUBLIC_URL: how people reach this server (links in mail, demo output)
+	SMTPURL          string        // GDPRD_SMTP_URL(_FILE): smtp[s]://user:pass@host:port; without it mail stays queued
+	SMTPFrom         string        // GDPRD_SMTP_FROM: sender address of gdprd's mail
 }
 
 // FlagSet binds every setting to a flag on fs, with defaults taken from the
@@ -44,6 +48,8 @@ func FlagSet(fs *flag.FlagSet, c *Config) {
 	d, _ := time.ParseDuration(env("GDPRD_SHUTDOWN_TIMEOUT", "20s"))
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", d, "graceful shutdown limit (GDPRD_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&c.PublicURL, "public-url", env("GDPRD_PUBLIC_URL", ""), "public base URL (GDPRD_PUBLIC_URL)")
+	fs.StringVar(&c.SMTPURL, "smtp-url", secretEnv("GDPRD_SMTP_URL"), "mail server, smtp://user:pass@host:587 or smtps://…:465; unset = mail stays queued (GDPRD_SMTP_URL or GDPRD_SMTP_URL_FILE)")
+	fs.StringVar(&c.SMTPFrom, "smtp-from", env("GDPRD_SMTP_FROM", ""), "sender address of gdprd's mail; default privacy@<public host> (GDPRD_SMTP_FROM)")
 }
 
 // Resolve fills the defaults that depend on other settings and checks the
@@ -75,6 +81,13 @@ func (c *Config) Resolve() error {
 		}
 		c.PublicURL = scheme + "://" + c.Addr
 	}
+	if c.SMTPFrom == "" {
+		host := "localhost"
+		if u, err := url.Parse(c.PublicURL); err == nil && u.Hostname() != "" && strings.Contains(u.Hostname(), ".") && net.ParseIP(u.Hostname()) == nil {
+			host = u.Hostname()
+		}
+		c.SMTPFrom = "privacy@" + host
+	}
 	if _, err := c.Level(); err != nil {
 		return err
 	}
@@ -104,6 +117,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("database", maskURL(c.DatabaseURL)), slog.String("keystore", maskURL(c.KeyStoreURL)),
 		slog.String("master_key_file", c.MasterKeyFile), slog.String("metrics_token", mask(c.MetricsToken)),
 		slog.Bool("durable_read_audit", c.DurableReadAudit), slog.Bool("tls", c.TLSCert != ""),
+		slog.String("smtp", maskURL(c.SMTPURL)),
 	)
 }
 
