@@ -460,9 +460,13 @@ func (d deliverer) Run(ctx context.Context, j jobs.Job) error {
 	req.Header.Set("webhook-signature", sig)
 	resp, err := s.client.Do(req)
 	if err != nil {
-		// The URL is the operator's configuration, not personal data; the
-		// error names it, which is what the console needs.
-		return d.record(ctx, j, 0, fmt.Errorf("webhook: %w", err))
+		// The error is stored and logged: keep the cause, drop the URL,
+		// whose query may hold a receiver's access token.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return d.record(ctx, j, 0, fmt.Errorf("webhook: %s: %w", epID, err))
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()

@@ -396,3 +396,30 @@ func TestEndpointsAndBadInput(t *testing.T) {
 		})
 	})
 }
+
+func TestUnreachableEndpointErrorKeepsTheURLOut(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, e sqlstore.Engine) {
+		r := newRig(t, e, 1)
+		ctx := t.Context()
+		rc := newReceiver(t, 0)
+		u := rc.srv.URL + "/hook?token=s3cr3t-access-token"
+		rc.srv.Close() // nothing listens there any more
+		if _, _, err := r.svc.CreateEndpoint(ctx, u, []string{"*"}, "operator:test"); err != nil {
+			t.Fatal(err)
+		}
+		msgID, err := r.svc.Enqueue(ctx, webhook.SubjectErased, webhook.Payload{SubjectID: ids.New("sub_")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.runDue(t, 1)
+		list, _ := r.svc.Deliveries(ctx, "", msgID, 0)
+		if len(list) != 1 || list[0].State != webhook.Failed || list[0].LastStatus != 0 || list[0].LastError == "" {
+			t.Fatalf("deliveries = %+v, want one failed without an HTTP status", list)
+		}
+		var jobErr string
+		r.db.Read().QueryRowContext(ctx, "SELECT last_error FROM jobs WHERE id = $1", list[0].ID).Scan(&jobErr)
+		if strings.Contains(list[0].LastError+jobErr, "s3cr3t") {
+			t.Fatalf("the stored error repeats the endpoint URL: %q / %q", list[0].LastError, jobErr)
+		}
+	})
+}
