@@ -118,6 +118,16 @@ var errCodeRefused = errcode.E(errcode.Unauthorized, "the code is wrong or has e
 // known and unknown addresses.
 var errCodeLimited = errcode.E(errcode.RateLimited, "too many attempts; please wait and try again later")
 
+// CodeLimitError is the error of a request refused by a rate limit: an
+// errcode RateLimited error (errcode.Of sees it) that also says when the
+// limit resets, for Retry-After.
+type CodeLimitError struct {
+	RetryAfter time.Duration
+}
+
+func (e *CodeLimitError) Error() string { return errCodeLimited.Error() }
+func (e *CodeLimitError) Unwrap() error { return errCodeLimited }
+
 // RequestCode mails a sign-in code to email if a subject holds that
 // address. The answer (nil) and the work done (a blind-index lookup, a
 // code row, a rate-limit count and an audit event in one transaction) are
@@ -144,14 +154,14 @@ func (c *EmailCodes) RequestCode(ctx context.Context, email, ip, lang string) er
 	addr := c.kr.BlindIndex("email-code", norm)
 	target := c.kr.AuditTarget(vault.KindEmail, norm)
 	id := ids.New("ecd_")
-	limited := false
+	var limited time.Duration
 	err = c.db.Write(ctx, func(tx *sqlstore.Tx) error {
-		ok, err := c.codeAllow(ctx, tx, now, "code.request", hex.EncodeToString(addr), ip, c.limits.RequestPerAddress, c.limits.RequestPerIP)
+		var err error
+		limited, err = c.codeAllow(ctx, tx, now, "code.request", hex.EncodeToString(addr), ip, c.limits.RequestPerAddress, c.limits.RequestPerIP)
 		if err != nil {
 			return err
 		}
-		if !ok {
-			limited = true
+		if limited > 0 {
 			return c.codeAudit(ctx, tx, "subject.code.request", target, "rate_limited")
 		}
 		us := sqlstore.Micros(now)
@@ -191,8 +201,8 @@ func (c *EmailCodes) RequestCode(ctx context.Context, email, ip, lang string) er
 	if err != nil {
 		return fmt.Errorf("request code: %w", err)
 	}
-	if limited {
-		return errCodeLimited
+	if limited > 0 {
+		return &CodeLimitError{RetryAfter: limited}
 	}
 	return nil
 }
@@ -215,15 +225,15 @@ func (c *EmailCodes) VerifyCode(ctx context.Context, email, code, ip string) (Su
 	var (
 		out     SubjectSignIn
 		refused bool
-		limited bool
+		limited time.Duration
 	)
 	err = c.db.Write(ctx, func(tx *sqlstore.Tx) error {
-		ok, err := c.codeAllow(ctx, tx, now, "code.verify", hex.EncodeToString(addr), ip, c.limits.VerifyPerAddress, c.limits.VerifyPerIP)
+		var err error
+		limited, err = c.codeAllow(ctx, tx, now, "code.verify", hex.EncodeToString(addr), ip, c.limits.VerifyPerAddress, c.limits.VerifyPerIP)
 		if err != nil {
 			return err
 		}
-		if !ok {
-			limited = true
+		if limited > 0 {
 			return c.codeAudit(ctx, tx, "subject.code.verify", target, "rate_limited")
 		}
 		var (
@@ -268,8 +278,8 @@ func (c *EmailCodes) VerifyCode(ctx context.Context, email, code, ip string) (Su
 	switch {
 	case err != nil:
 		return SubjectSignIn{}, fmt.Errorf("verify code: %w", err)
-	case limited:
-		return SubjectSignIn{}, errCodeLimited
+	case limited > 0:
+		return SubjectSignIn{}, &CodeLimitError{RetryAfter: limited}
 	case refused:
 		return SubjectSignIn{}, errCodeRefused
 	}
@@ -309,35 +319,43 @@ func (c *EmailCodes) codeAudit(ctx context.Context, tx *sqlstore.Tx, action, tar
 }
 
 // codeAllow counts one hit on the per-address and the per-IP limit of
-// prefix and reports whether both still allow it.
-func (c *EmailCodes) codeAllow(ctx context.Context, tx *sqlstore.Tx, now time.Time, prefix, addrKey, ip string, perAddr, perIP CodeLimit) (bool, error) {
-	okAddr, err := codeCountHit(ctx, tx, prefix+".addr:"+addrKey, perAddr.Max, perAddr.Window, now)
+// prefix; it returns 0 if both still allow it, else how long until they
+// do (at least a second).
+func (c *EmailCodes) codeAllow(ctx context.Context, tx *sqlstore.Tx, now time.Time, prefix, addrKey, ip string, perAddr, perIP CodeLimit) (time.Duration, error) {
+	waitAddr, err := codeCountHit(ctx, tx, prefix+".addr:"+addrKey, perAddr.Max, perAddr.Window, now)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
-	okIP, err := codeCountHit(ctx, tx, prefix+".ip:"+hex.EncodeToString(c.kr.BlindIndex("client-ip", ip)), perIP.Max, perIP.Window, now)
+	waitIP, err := codeCountHit(ctx, tx, prefix+".ip:"+hex.EncodeToString(c.kr.BlindIndex("client-ip", ip)), perIP.Max, perIP.Window, now)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
-	return okAddr && okIP, nil
+	return max(waitAddr, waitIP), nil
 }
 
 // codeCountHit counts one hit on a fixed-window counter in the database and
-// reports whether it is within max per window. One statement reads and
-// increments, so concurrent replicas cannot both take the last slot. name
-// must hold no personal data (use an HMAC). A max of 0 disables the limit.
-func codeCountHit(ctx context.Context, tx *sqlstore.Tx, name string, max int, window time.Duration, now time.Time) (bool, error) {
-	if max <= 0 {
-		return true, nil
+// returns 0 while it is within limit per window, else the time until the
+// window ends (at least a second). One statement reads and increments, so
+// concurrent replicas cannot both take the last slot. name must hold no
+// personal data (use an HMAC). A limit of 0 disables the counter.
+func codeCountHit(ctx context.Context, tx *sqlstore.Tx, name string, limit int, window time.Duration, now time.Time) (time.Duration, error) {
+	if limit <= 0 {
+		return 0, nil
 	}
-	var hits int
+	var (
+		hits  int
+		start int64
+	)
 	err := tx.QueryRowContext(ctx, `INSERT INTO code_rate_limits (name, window_start, hits) VALUES ($1, $2, 1)
 		ON CONFLICT (name) DO UPDATE SET
 			hits = CASE WHEN code_rate_limits.window_start <= $3 THEN 1 ELSE code_rate_limits.hits + 1 END,
 			window_start = CASE WHEN code_rate_limits.window_start <= $3 THEN $2 ELSE code_rate_limits.window_start END
-		RETURNING hits`, name, sqlstore.Micros(now), sqlstore.Micros(now.Add(-window))).Scan(&hits)
+		RETURNING hits, window_start`, name, sqlstore.Micros(now), sqlstore.Micros(now.Add(-window))).Scan(&hits, &start)
 	if err != nil {
-		return false, fmt.Errorf("rate limit: %w", err)
+		return 0, fmt.Errorf("rate limit: %w", err)
 	}
-	return hits <= max, nil
+	if hits <= limit {
+		return 0, nil
+	}
+	return max(time.Second, sqlstore.FromMicros(start).Add(window).Sub(now)).Round(time.Second), nil
 }

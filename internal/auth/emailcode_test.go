@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"encoding/json"
+	"errors"
 	"regexp"
 	"slices"
 	"strings"
@@ -359,7 +360,13 @@ func TestEmailCodeRateLimits(t *testing.T) {
 					r.clock.Add(time.Second)
 				}
 				// From another IP: the address limit, not the IP limit, bites.
-				wantErrCode(t, r.codes.RequestCode(ctx, addr, "198.51.100.7", "en"), errcode.RateLimited)
+				err := r.codes.RequestCode(ctx, addr, "198.51.100.7", "en")
+				wantErrCode(t, err, errcode.RateLimited)
+				var le *auth.CodeLimitError
+				// The window began 3 requests (3 s) ago.
+				if !errors.As(err, &le) || le.RetryAfter != 15*time.Minute-3*time.Second {
+					t.Fatalf("limit error %#v, want Retry-After of the rest of the window", err)
+				}
 			}
 			if n := len(r.mails(t)); n != 3 {
 				t.Fatalf("%d mails queued, want 3", n)
