@@ -165,14 +165,7 @@ func (c *EmailCodes) RequestCode(ctx context.Context, email, ip, lang string) er
 			return c.codeAudit(ctx, tx, "subject.code.request", target, "rate_limited")
 		}
 		us := sqlstore.Micros(now)
-		// Sweep what has expired, and retire earlier codes of this
-		// address: only the latest code works.
-		if _, err := tx.ExecContext(ctx, "DELETE FROM email_codes WHERE expires_at < $1", us); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM code_rate_limits WHERE window_start < $1", sqlstore.Micros(now.Add(-24*time.Hour))); err != nil {
-			return err
-		}
+		// Retire earlier codes of this address: only the latest works.
 		if _, err := tx.ExecContext(ctx, "UPDATE email_codes SET used_at = $1 WHERE addr = $2 AND used_at IS NULL", us, addr); err != nil {
 			return err
 		}
@@ -358,4 +351,23 @@ func codeCountHit(ctx context.Context, tx *sqlstore.Tx, name string, limit int, 
 		return 0, nil
 	}
 	return max(time.Second, sqlstore.FromMicros(start).Add(window).Sub(now)).Round(time.Second), nil
+}
+
+// codeCounterMaxAge is how long a rate-limit counter is kept after its
+// window began: longer than any window.
+const codeCounterMaxAge = 24 * time.Hour
+
+// Sweep deletes expired codes (with the blind index of their address) and
+// old rate-limit counters. The server runs it every minute.
+func (c *EmailCodes) Sweep(ctx context.Context) error {
+	now := c.now()
+	return c.db.Write(ctx, func(tx *sqlstore.Tx) error {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM email_codes WHERE expires_at < $1", sqlstore.Micros(now)); err != nil {
+			return fmt.Errorf("sweep codes: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM code_rate_limits WHERE window_start < $1", sqlstore.Micros(now.Add(-codeCounterMaxAge))); err != nil {
+			return fmt.Errorf("sweep rate limits: %w", err)
+		}
+		return nil
+	})
 }

@@ -466,3 +466,46 @@ func median(ds []time.Duration) time.Duration {
 	slices.Sort(s)
 	return s[len(s)/2]
 }
+
+func TestSweepForgetsExpiredCodesAndTokenIDs(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, e sqlstore.Engine) {
+		r := newSigninRig(t, e, nil)
+		ctx := t.Context()
+		if err := r.codes.RequestCode(ctx, "nobody@example.org", "192.0.2.1", "en"); err != nil {
+			t.Fatal(err)
+		}
+		h := newHandoff(t, r)
+		sweepAll := func() {
+			if err := r.codes.Sweep(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.Sweep(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := r.db.Write(ctx, func(tx *sqlstore.Tx) error {
+			_, err := tx.ExecContext(ctx, "INSERT INTO handoff_jtis (jti, expires_at) VALUES ($1, $2)", []byte("j1"), sqlstore.Micros(r.clock.Now().Add(time.Minute)))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts := func() [3]int {
+			return [3]int{r.count(t, "SELECT COUNT(*) FROM email_codes"), r.count(t, "SELECT COUNT(*) FROM code_rate_limits"), r.count(t, "SELECT COUNT(*) FROM handoff_jtis")}
+		}
+		sweepAll()
+		if got := counts(); got != [3]int{1, 2, 1} {
+			t.Fatalf("before expiry: codes, counters, token ids = %v, want all kept", got)
+		}
+		r.clock.Add(auth.CodeTTL + time.Second)
+		sweepAll()
+		if got := counts(); got != [3]int{0, 2, 0} {
+			t.Fatalf("after expiry: %v, want codes and token ids gone", got)
+		}
+		r.clock.Add(24 * time.Hour)
+		sweepAll()
+		if got := counts(); got != [3]int{0, 0, 0} {
+			t.Fatalf("a day later: %v, want the counters gone", got)
+		}
+	})
+}
