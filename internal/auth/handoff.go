@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -47,6 +48,9 @@ const (
 
 var handoffAppPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 
+// handoffKeyService names the service key that seals HS256 secrets.
+const handoffKeyService = "handoff"
+
 // HandoffKey is a hand-off key as listed: never its secret.
 type HandoffKey struct {
 	ID        string     `json:"id"`
@@ -74,7 +78,6 @@ type Handoff struct {
 	vault    *vault.Vault
 	kr       *keys.Keyring
 	audit    *audit.Log
-	key      *keys.DataKey // seals HS256 secrets
 	audience string
 	now      func() time.Time
 }
@@ -84,11 +87,7 @@ func NewHandoff(o HandoffOptions) (*Handoff, error) {
 	if o.DB == nil || o.Vault == nil || o.Keyring == nil || o.Audit == nil || o.Audience == "" {
 		return nil, errors.New("auth: hand-off needs a database, vault, keyring, audit log and audience")
 	}
-	key, err := o.Keyring.ServiceKey("handoff")
-	if err != nil {
-		return nil, err
-	}
-	h := &Handoff{db: o.DB, vault: o.Vault, kr: o.Keyring, audit: o.Audit, key: key, audience: o.Audience, now: o.Clock}
+	h := &Handoff{db: o.DB, vault: o.Vault, kr: o.Keyring, audit: o.Audit, audience: o.Audience, now: o.Clock}
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -96,8 +95,8 @@ func NewHandoff(o HandoffOptions) (*Handoff, error) {
 }
 
 // CreateHS256 makes a key whose secret the host application shares: the
-// returned string itself (its bytes) is the HMAC key. It is shown once
-// and stored only sealed.
+// returned string itself (its bytes) is the HMAC key. It is shown once,
+// stored only sealed, and used only inside internal/keys.
 func (h *Handoff) CreateHS256(ctx context.Context, app, actor string) (HandoffKey, string, error) {
 	b := make([]byte, 32)
 	rand.Read(b)
@@ -125,10 +124,9 @@ func (h *Handoff) create(ctx context.Context, app, alg string, secret []byte, pu
 	keyID := ""
 	if secret != nil {
 		var err error
-		if sealed, err = h.key.Seal(secret, "handoff_keys", k.ID); err != nil {
+		if sealed, keyID, err = h.kr.SealSharedKey(handoffKeyService, secret, "handoff_keys", k.ID); err != nil {
 			return HandoffKey{}, err
 		}
-		keyID = h.key.ID()
 	}
 	var pubCol any
 	if pub != nil {
@@ -295,26 +293,18 @@ func (h *Handoff) verify(ctx context.Context, token string) (SubjectSignIn, *han
 		if err != nil {
 			continue
 		}
-		var key any
 		switch k.alg {
 		case HandoffHS256:
-			if k.keyID != h.key.ID() {
-				continue
+			// The shared secret stays inside internal/keys: the MAC of
+			// the signing input (RFC 7515 §5.2) is computed there and
+			// compared here, in constant time.
+			if h.hs256Valid(token, k) && pinned.UnsafeClaimsWithoutVerification(&claims) == nil {
+				verified = true
 			}
-			secret, err := h.key.Open(k.sealed, "handoff_keys", k.id)
-			if err != nil {
-				continue
-			}
-			key = secret
 		case HandoffEdDSA:
-			key = ed25519.PublicKey(k.pub)
+			verified = pinned.Claims(ed25519.PublicKey(k.pub), &claims) == nil
 		}
-		err = pinned.Claims(key, &claims)
-		if s, ok := key.([]byte); ok {
-			clear(s)
-		}
-		if err == nil {
-			verified = true
+		if verified {
 			break
 		}
 	}
@@ -402,4 +392,18 @@ func (h *Handoff) Sweep(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// hs256Valid checks the HS256 signature of a compact JWS under key k.
+func (h *Handoff) hs256Valid(token string, k handoffKeyRow) bool {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	sig, err := base64.RawURLEncoding.Strict().DecodeString(parts[2])
+	if err != nil {
+		return false
+	}
+	mac, err := h.kr.SharedKeyMAC(handoffKeyService, k.keyID, k.sealed, []string{"handoff_keys", k.id}, []byte(parts[0]+"."+parts[1]))
+	return err == nil && keys.Equal(mac, sig)
 }

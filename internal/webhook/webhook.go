@@ -152,7 +152,6 @@ type Options struct {
 type Service struct {
 	db          *sqlstore.DB
 	kr          *keys.Keyring
-	key         *keys.DataKey
 	audit       *audit.Log
 	client      *http.Client
 	now         func() time.Time
@@ -165,11 +164,7 @@ func New(o Options) (*Service, error) {
 	if o.DB == nil || o.Keyring == nil || o.Audit == nil {
 		return nil, errors.New("webhook: a database, keyring and audit log are required")
 	}
-	key, err := o.Keyring.ServiceKey("webhook")
-	if err != nil {
-		return nil, err
-	}
-	s := &Service{db: o.DB, kr: o.Keyring, key: key, audit: o.Audit, client: o.Client, now: o.Clock,
+	s := &Service{db: o.DB, kr: o.Keyring, audit: o.Audit, client: o.Client, now: o.Clock,
 		log: o.Logger, maxAttempts: o.MaxAttempts}
 	if s.client == nil {
 		s.client = &http.Client{
@@ -207,19 +202,21 @@ func (s *Service) CreateEndpoint(ctx context.Context, rawURL string, events []st
 			return Endpoint{}, "", errcode.Field("events", "event types look like subject.erased")
 		}
 	}
+	ep := Endpoint{ID: ids.New("whe_"), URL: u.String(), Events: slices.Compact(slices.Sorted(slices.Values(events))),
+		CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
+	// The key is shown once, as the secret, and from then on used only
+	// inside internal/keys.
 	raw := make([]byte, secretBytes)
 	rand.Read(raw)
 	secret := secretPrefix + base64.StdEncoding.EncodeToString(raw)
+	sealed, keyID, err := s.kr.SealSharedKey(sharedKeyService, raw, "webhook_endpoints", ep.ID)
 	clear(raw)
-	ep := Endpoint{ID: ids.New("whe_"), URL: u.String(), Events: slices.Compact(slices.Sorted(slices.Values(events))),
-		CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
-	sealed, err := s.key.Seal([]byte(secret), "webhook_endpoints", ep.ID)
 	if err != nil {
 		return Endpoint{}, "", err
 	}
 	err = s.db.Write(ctx, func(tx *sqlstore.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_endpoints (id, url, events, key_id, sealed, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6)`, ep.ID, ep.URL, strings.Join(ep.Events, " "), s.key.ID(), sealed, sqlstore.Micros(ep.CreatedAt)); err != nil {
+			VALUES ($1, $2, $3, $4, $5, $6)`, ep.ID, ep.URL, strings.Join(ep.Events, " "), keyID, sealed, sqlstore.Micros(ep.CreatedAt)); err != nil {
 			return err
 		}
 		return s.auditEvent(ctx, tx, actor, "webhook.endpoint.create", "webhook:"+ep.ID, "ok")
@@ -398,9 +395,15 @@ func (s *Service) Deliveries(ctx context.Context, endpointID, msgID string, limi
 	return out, rows.Err()
 }
 
+// sharedKeyService names the service key that seals endpoint secrets.
+const sharedKeyService = "webhook"
+
 // Sign returns the webhook-signature value of a message under a
 // Standard Webhooks secret ("whsec_" and the base64 key): "v1," and the
-// base64 HMAC-SHA256 of "<id>.<unix seconds>.<body>".
+// base64 HMAC-SHA256 of "<id>.<unix seconds>.<body>". gdprd signs its own
+// messages with the sealed key inside internal/keys (same content, same
+// format); Sign is for receivers written in Go and for checking the
+// format against the specification's example.
 func Sign(secret, msgID string, ts time.Time, body []byte) (string, error) {
 	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, secretPrefix))
 	if err != nil || len(key) == 0 {
@@ -408,10 +411,19 @@ func Sign(secret, msgID string, ts time.Time, body []byte) (string, error) {
 	}
 	defer clear(key)
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte(msgID + "." + strconv.FormatInt(ts.Unix(), 10) + "."))
-	m.Write(body)
-	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil)), nil
+	for _, part := range signedContent(msgID, ts, body) {
+		m.Write(part)
+	}
+	return signature(m.Sum(nil)), nil
 }
+
+// signedContent is what a signature covers: "<id>.<unix seconds>.<body>".
+func signedContent(msgID string, ts time.Time, body []byte) [][]byte {
+	return [][]byte{[]byte(msgID + "." + strconv.FormatInt(ts.Unix(), 10) + "."), body}
+}
+
+// signature formats a MAC as a webhook-signature value.
+func signature(mac []byte) string { return "v1," + base64.StdEncoding.EncodeToString(mac) }
 
 // deliverer is the JobKind handler.
 type deliverer struct{ s *Service }
@@ -436,19 +448,12 @@ func (d deliverer) Run(ctx context.Context, j jobs.Job) error {
 	if disabled.Valid {
 		return d.record(ctx, j, 0, jobs.Permanent(errors.New("webhook: endpoint disabled")))
 	}
-	if keyID != s.key.ID() {
-		return d.record(ctx, j, 0, jobs.Permanent(errors.New("webhook: endpoint secret sealed with an unknown key")))
-	}
-	secret, err := s.key.Open(sealed, "webhook_endpoints", epID)
+	ts := s.now()
+	mac, err := s.kr.SharedKeyMAC(sharedKeyService, keyID, sealed, []string{"webhook_endpoints", epID}, signedContent(msgID, ts, []byte(body))...)
 	if err != nil {
 		return d.record(ctx, j, 0, jobs.Permanent(errors.New("webhook: endpoint secret does not open")))
 	}
-	ts := s.now()
-	sig, err := Sign(string(secret), msgID, ts, []byte(body))
-	clear(secret)
-	if err != nil {
-		return d.record(ctx, j, 0, jobs.Permanent(err))
-	}
+	sig := signature(mac)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader([]byte(body)))
 	if err != nil {
 		return d.record(ctx, j, 0, jobs.Permanent(errors.New("webhook: endpoint URL is not usable")))
