@@ -256,3 +256,14 @@ func TestServeDeliversWebhooks(t *testing.T) {
 		t.Fatalf("webhook deliveries:\n%s", out)
 	}
 }
+
+func TestServeRefusesBadSMTPURLWithoutEchoingIt(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, "keys", "init", "--data", dir)
+	for _, u := range []string{"ftp://mailer:pa55word@mail.example.org", "smtps://mailer:pa55word@mail.example.org?starttls=required", "smtp://mailer:@mail.example.org"} {
+		code, _, errOut := run(t, "serve", "--data", dir, "--addr", "127.0.0.1:0", "--smtp-url", u)
+		if code != 1 || !strings.Contains(errOut, "GDPRD_SMTP_URL") || strings.Contains(errOut, "pa55word") {
+			t.Errorf("--smtp-url %s: exit %d, stderr %q; want 1, naming the setting, without the password", u, code, errOut)
+		}
+	}
+}
