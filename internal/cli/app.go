@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/gdprd/gdprd/internal/audit"
@@ -15,10 +16,14 @@ import (
 	"github.com/gdprd/gdprd/internal/config"
 	"github.com/gdprd/gdprd/internal/consent"
 	"github.com/gdprd/gdprd/internal/dsr"
+	"github.com/gdprd/gdprd/internal/i18n"
+	"github.com/gdprd/gdprd/internal/jobs"
 	"github.com/gdprd/gdprd/internal/keys"
+	"github.com/gdprd/gdprd/internal/mail"
 	"github.com/gdprd/gdprd/internal/receipt"
 	"github.com/gdprd/gdprd/internal/sqlstore"
 	"github.com/gdprd/gdprd/internal/vault"
+	"github.com/gdprd/gdprd/internal/webhook"
 )
 
 // app is gdprd with its stores open.
@@ -44,6 +49,14 @@ type app struct {
 	ownsDB bool
 	unlock func()
 	now    func() time.Time
+
+	catalog  *i18n.Catalog
+	runner   *jobs.Runner // background work: mail, webhooks; run by serve
+	outbox   *mail.Outbox // queues mail; delivers when SMTP is configured
+	smtp     *mail.SMTP   // nil without GDPRD_SMTP_URL: mail stays queued
+	webhooks *webhook.Service
+	codes    *auth.EmailCodes // data subjects' sign-in by e-mailed code
+	handoff  *auth.Handoff    // data subjects' sign-in by the host's token
 }
 
 // openApp loads the master key and opens (and migrates) both stores, for
@@ -135,6 +148,10 @@ func openAppAs(ctx context.Context, cfg *config.Config, log *slog.Logger, server
 		a.close()
 		return nil, fmt.Errorf("erasure policy: %w", err)
 	}
+	if err := a.openBackground(cfg, log); err != nil {
+		a.close()
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -158,6 +175,60 @@ func loadErasurePolicy(path string) (dsr.ErasurePolicy, error) {
 		return dsr.ErasurePolicy{}, fmt.Errorf("erasure policy %s: %w", path, err)
 	}
 	return p, nil
+}
+
+// openBackground builds the job runner and what runs on it (the mail
+// outbox, webhook delivery) and the data subjects' sign-in, which queues
+// mail. The runner itself only runs under serve.
+func (a *app) openBackground(cfg *config.Config, log *slog.Logger) error {
+	var err error
+	if a.catalog, err = i18n.New(); err != nil {
+		return err
+	}
+	if a.runner, err = jobs.NewRunner(a.db, jobs.Options{Logger: log}); err != nil {
+		return err
+	}
+	// The outbox key is derived from the master key, so every replica
+	// opens what any replica queued, and mail queued before a restart
+	// still goes out.
+	outboxKey, err := a.keyring.ServiceKey("mail-outbox")
+	if err != nil {
+		return err
+	}
+	if cfg.SMTPURL != "" {
+		if a.smtp, err = mail.NewSMTP(mail.SMTPConfig{URL: cfg.SMTPURL, From: cfg.SMTPFrom}); err != nil {
+			return fmt.Errorf("GDPRD_SMTP_URL: %w", err)
+		}
+	}
+	opts := mail.Options{Sealer: mail.NewKeySealer(outboxKey), Clock: a.now, Logger: log}
+	if a.smtp != nil {
+		opts.Transport = a.smtp
+	}
+	if a.outbox, err = mail.New(a.db, opts); err != nil {
+		return err
+	}
+	if a.smtp != nil {
+		if err := a.outbox.Register(a.runner); err != nil {
+			return err
+		}
+	}
+	if a.webhooks, err = webhook.New(webhook.Options{DB: a.db, Keyring: a.keyring, Audit: a.audit, Clock: a.now, Logger: log}); err != nil {
+		return err
+	}
+	a.webhooks.Register(a.runner)
+	if a.codes, err = auth.NewEmailCodes(auth.EmailCodeOptions{DB: a.db, Vault: a.vault, Keyring: a.keyring, Audit: a.audit,
+		Outbox: a.outbox, Catalog: a.catalog, Clock: a.now}); err != nil {
+		return err
+	}
+	a.handoff, err = auth.NewHandoff(auth.HandoffOptions{DB: a.db, Vault: a.vault, Keyring: a.keyring, Audit: a.audit,
+		Audience: portalAudience(cfg), Clock: a.now})
+	return err
+}
+
+// portalAudience is the aud a hand-off token must carry: the privacy
+// portal's URL.
+func portalAudience(cfg *config.Config) string {
+	return strings.TrimRight(cfg.PublicURL, "/") + "/privacy"
 }
 
 func (a *app) close() {

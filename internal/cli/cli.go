@@ -39,6 +39,9 @@ func commands() []command {
 		{"migrate", "apply database migrations and exit", runMigrate},
 		{"keys", "keys init | keys rotate | keys status", runKeys},
 		{"apikey", "apikey create --name N --scopes S[,S] | apikey list | apikey revoke ID", runAPIKey},
+		{"handoff", "handoff create --app N --alg hs256|eddsa [--public-key FILE] | handoff list | handoff revoke ID", runHandoff},
+		{"webhook", "webhook create --url U --events E[,E] | webhook list | webhook disable ID | webhook deliveries", runWebhook},
+		{"mail", "mail test --to ADDRESS: queue a test message for the running server to send", runMail},
 		{"audit", "audit verify [--checkpoint FILE] | audit checkpoint", runAudit},
 		{"version", "print the version", func(ctx context.Context, env Env, args []string) error {
 			fmt.Fprintln(env.Stdout, "gdprd", Version)

@@ -132,6 +132,20 @@ func (a *app) serve(ctx context.Context, env Env, banner func(addr string)) erro
 		env.Ready(addr)
 	}
 	go a.maintain(ctx)
+	if a.smtp == nil {
+		a.log.Warn("mail: GDPRD_SMTP_URL is not set; mail is queued and sent once a mail server is configured")
+	} else {
+		a.log.Info("mail: sending through " + a.smtp.String())
+	}
+	// The runner stops claiming when ctx ends and finishes the jobs in
+	// flight; runnerDone says when, so the stores stay open until then.
+	runnerDone := make(chan struct{})
+	go func() {
+		defer close(runnerDone)
+		if err := a.runner.Run(ctx); err != nil {
+			a.log.Error("jobs: runner stopped", "err", err)
+		}
+	}()
 	errc := make(chan error, 1)
 	go func() {
 		if a.cfg.TLSCert != "" {
@@ -142,6 +156,8 @@ func (a *app) serve(ctx context.Context, env Env, banner func(addr string)) erro
 	}()
 	select {
 	case err := <-errc:
+		stop()
+		<-runnerDone
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -149,8 +165,10 @@ func (a *app) serve(ctx context.Context, env Env, banner func(addr string)) erro
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		<-runnerDone
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	<-runnerDone
 	// Leave a signed checkpoint of everything logged and a folded WAL.
 	a.maintainOnce(sctx)
 	return nil

@@ -7,6 +7,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +36,8 @@ type Config struct {
 	// categories whose erasure needs staff approval (GDPRD_ERASURE_POLICY_FILE);
 	// without it nothing is held and security data needs approval.
 	ErasurePolicyFile string
+	SMTPURL           string // GDPRD_SMTP_URL(_FILE): smtp[s]://user:pass@host:port; without it mail stays queued
+	SMTPFrom          string // GDPRD_SMTP_FROM: sender address of gdprd's mail
 }
 
 // FlagSet binds every setting to a flag on fs, with defaults taken from the
@@ -57,6 +61,8 @@ func FlagSet(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.ControllerAddress, "controller-address", env("GDPRD_CONTROLLER_ADDRESS", ""), "controller's postal address (GDPRD_CONTROLLER_ADDRESS)")
 	fs.StringVar(&c.Jurisdiction, "jurisdiction", env("GDPRD_JURISDICTION", "EU"), "controller's jurisdiction, e.g. DE (GDPRD_JURISDICTION)")
 	fs.StringVar(&c.ErasurePolicyFile, "erasure-policy-file", env("GDPRD_ERASURE_POLICY_FILE", ""), "JSON file of legal holds and approval-required categories (GDPRD_ERASURE_POLICY_FILE)")
+	fs.StringVar(&c.SMTPURL, "smtp-url", secretEnv("GDPRD_SMTP_URL"), "mail server, smtp://user:pass@host:587 or smtps://…:465; unset = mail stays queued (GDPRD_SMTP_URL or GDPRD_SMTP_URL_FILE)")
+	fs.StringVar(&c.SMTPFrom, "smtp-from", env("GDPRD_SMTP_FROM", ""), "sender address of gdprd's mail; default privacy@<public host> (GDPRD_SMTP_FROM)")
 }
 
 // Resolve fills the defaults that depend on other settings and checks the
@@ -88,6 +94,13 @@ func (c *Config) Resolve() error {
 		}
 		c.PublicURL = scheme + "://" + c.Addr
 	}
+	if c.SMTPFrom == "" {
+		host := "localhost"
+		if u, err := url.Parse(c.PublicURL); err == nil && u.Hostname() != "" && strings.Contains(u.Hostname(), ".") && net.ParseIP(u.Hostname()) == nil {
+			host = u.Hostname()
+		}
+		c.SMTPFrom = "privacy@" + host
+	}
 	if _, err := c.Level(); err != nil {
 		return err
 	}
@@ -117,6 +130,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("database", maskURL(c.DatabaseURL)), slog.String("keystore", maskURL(c.KeyStoreURL)),
 		slog.String("master_key_file", c.MasterKeyFile), slog.String("metrics_token", mask(c.MetricsToken)),
 		slog.Bool("durable_read_audit", c.DurableReadAudit), slog.Bool("tls", c.TLSCert != ""),
+		slog.String("smtp", maskURL(c.SMTPURL)),
 	)
 }
 

@@ -80,3 +80,29 @@ func TestResolveRejects(t *testing.T) {
 		})
 	}
 }
+
+func TestSMTPSettings(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "smtp")
+	os.WriteFile(f, []byte("smtps://mailer:pa55word@mail.example.org:465\n"), 0o600)
+	t.Setenv("GDPRD_SMTP_URL_FILE", f)
+	t.Setenv("GDPRD_PUBLIC_URL", "https://privacy.example.com")
+	c := parse(t)
+	if c.SMTPURL != "smtps://mailer:pa55word@mail.example.org:465" {
+		t.Fatalf("SMTP URL from file = %q", c.SMTPURL)
+	}
+	if c.SMTPFrom != "privacy@privacy.example.com" {
+		t.Fatalf("default sender = %q, want privacy@ the public host", c.SMTPFrom)
+	}
+	if dump := c.LogValue().String(); strings.Contains(dump, "pa55word") || !strings.Contains(dump, "mailer:****") {
+		t.Fatalf("config dump must mask the SMTP password: %s", dump)
+	}
+	c = parse(t, "--smtp-url", "smtp://relay:25", "--smtp-from", "DPO <dpo@example.com>", "--public-url", "http://127.0.0.1:8080")
+	if c.SMTPURL != "smtp://relay:25" || c.SMTPFrom != "DPO <dpo@example.com>" {
+		t.Fatalf("flags must win: %q %q", c.SMTPURL, c.SMTPFrom)
+	}
+	t.Setenv("GDPRD_SMTP_URL_FILE", "")
+	t.Setenv("GDPRD_PUBLIC_URL", "")
+	if c := parse(t); c.SMTPURL != "" || c.SMTPFrom != "privacy@localhost" {
+		t.Fatalf("unset: %q %q", c.SMTPURL, c.SMTPFrom)
+	}
+}

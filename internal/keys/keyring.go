@@ -29,6 +29,7 @@ const (
 	infoReceipt     = "gdprd receipt-signing v1"
 	infoToken       = "gdprd token v1"
 	infoKEKWrap     = "gdprd kek-wrap v1"
+	infoService     = "gdprd service-seal v1"
 )
 
 // Prefixes of the associated data used when wrapping keys. Binding the key ID
@@ -60,6 +61,7 @@ type Keyring struct {
 	blindKey  []byte
 	auditKey  []byte
 	tokenKey  []byte
+	service   []byte
 	signer    ed25519.PrivateKey
 	publicKey ed25519.PublicKey
 	receipt   ed25519.PrivateKey // signs receipts given to people (receipt.go)
@@ -108,6 +110,7 @@ func NewKeyring(master []byte) (*Keyring, error) {
 		blindKey:  derive(infoBlindIndex),
 		auditKey:  derive(infoAuditTarget),
 		tokenKey:  derive(infoToken),
+		service:   derive(infoService),
 		signer:    signer,
 		publicKey: signer.Public().(ed25519.PublicKey),
 		receipt:   receipt,
