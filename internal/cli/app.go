@@ -12,6 +12,8 @@ import (
 	"github.com/gdprd/gdprd/internal/auth"
 	"github.com/gdprd/gdprd/internal/config"
 	"github.com/gdprd/gdprd/internal/consent"
+	"github.com/gdprd/gdprd/internal/dsr"
+	"github.com/gdprd/gdprd/internal/export"
 	"github.com/gdprd/gdprd/internal/keys"
 	"github.com/gdprd/gdprd/internal/sqlstore"
 	"github.com/gdprd/gdprd/internal/vault"
@@ -28,6 +30,8 @@ type app struct {
 	vault   *vault.Vault
 	apiKeys *auth.APIKeys
 	consent *consent.Register
+	dsr     *dsr.Service
+	exports *export.Exporter
 	now     func() time.Time
 }
 
@@ -68,6 +72,19 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, e
 	}
 	a.apiKeys = auth.NewAPIKeys(a.db, kr, a.audit, a.now)
 	a.consent, err = consent.New(consent.Options{DB: a.db, Audit: a.audit, Sealer: a.vault, Targets: kr, Clock: a.now})
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	// The calendar is UTC without public holidays until the operator's
+	// jurisdiction becomes a setting.
+	a.dsr, err = dsr.New(dsr.Options{DB: a.db, Audit: a.audit, Sealer: a.vault, Targets: kr, Clock: a.now})
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	a.exports, err = export.New(export.Options{DB: a.db, Vault: a.vault, Consent: a.consent, Audit: a.audit,
+		Keyring: kr, Info: exportInfo(cfg), Clock: a.now})
 	if err != nil {
 		a.close()
 		return nil, err

@@ -56,7 +56,7 @@ type Package struct {
 
 // Filename is a name to save the package under.
 func (p *Package) Filename() string {
-	name := "personal-data-" + p.b.subj.ID + "-" + p.b.at.UTC().Format("20060102T150405Z") + ".zip"
+	name := "personal-data-" + p.b.at.UTC().Format("20060102T150405Z") + ".zip"
 	if p.b.encrypted {
 		name += ".age"
 	}
