@@ -67,7 +67,7 @@ var testInfo = export.Info{
 		Categories: []string{"contact"}}},
 }
 
-func newFixture(t *testing.T, e sqlstore.Engine) *fixture {
+func newFixture(t testing.TB, e sqlstore.Engine) *fixture {
 	t.Helper()
 	ctx := t.Context()
 	f := &fixture{db: sqltest.Open(t, e, "main"), clock: &testClock{now: time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)}}
@@ -100,7 +100,7 @@ func newFixture(t *testing.T, e sqlstore.Engine) *fixture {
 }
 
 // newSubject stores a person with data in the given categories.
-func (f *fixture) newSubject(t *testing.T, data map[string]string) string {
+func (f *fixture) newSubject(t testing.TB, data map[string]string) string {
 	t.Helper()
 	n := vault.NewSubject{ExternalID: fmt.Sprintf("cust-%d", f.seq.Add(1)), Email: fmt.Sprintf("p%d@example.org", f.seq.Load()),
 		Data: map[string]json.RawMessage{}}
