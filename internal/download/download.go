@@ -8,8 +8,13 @@ import (
 	"errors"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
+	"strconv"
+	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/gdprd/gdprd/internal/errcode"
 	"github.com/gdprd/gdprd/internal/export"
@@ -24,6 +29,10 @@ const streamTimeout = 30 * time.Minute
 // API's headers (nothing sniffed, framed or cached) and problem+json
 // errors. A used or expired link is 410, an unknown or tampered one 404.
 func Handler(exp *export.Exporter, log *slog.Logger, m *web.Metrics) http.Handler {
+	return handler(exp, log, m, newLimiter(perSecond, burst))
+}
+
+func handler(exp *export.Exporter, log *slog.Logger, m *web.Metrics, lim *limiter) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+export.DownloadPrefix+"{token}", func(w http.ResponseWriter, r *http.Request) {
 		serve(exp, log, w, r)
@@ -31,7 +40,76 @@ func Handler(exp *export.Exporter, log *slog.Logger, m *web.Metrics) http.Handle
 	mux.HandleFunc(export.DownloadPrefix, func(w http.ResponseWriter, r *http.Request) {
 		web.WriteError(w, r, log, errcode.E(errcode.NotFound, "no such download link"))
 	})
-	return web.Chain(mux, web.WithRequestID, web.AccessLog(log, m), web.Recover(log), web.APIHeaders)
+	return web.Chain(mux, web.WithRequestID, web.AccessLog(log, m), web.Recover(log), web.APIHeaders, lim.middleware(log))
+}
+
+// The public route is rate-limited per client address (ASVS 2.4.1,
+// anti-automation on expensive functions): a package costs a vault read
+// and audit events, and guessing tokens costs an audit event each (256-bit
+// tokens cannot be guessed; the limit keeps trying from filling the log).
+const (
+	perSecond   = 5
+	burst       = 20
+	maxClients  = 10000 // buckets kept; the oldest are dropped beyond it
+	idleForget  = 10 * time.Minute
+	retryAfterS = 1
+)
+
+// limiter holds one token bucket per client address, in this process
+// (each replica limits on its own, like the API's per-key limits).
+type limiter struct {
+	mu      sync.Mutex
+	rate    rate.Limit
+	burst   int
+	clients map[string]*client
+	now     func() time.Time
+}
+
+type client struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+func newLimiter(perSecond float64, burst int) *limiter {
+	return &limiter{rate: rate.Limit(perSecond), burst: burst, clients: map[string]*client{}, now: time.Now}
+}
+
+// allow takes a token from addr's bucket.
+func (l *limiter) allow(addr string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	c, ok := l.clients[addr]
+	if !ok {
+		if len(l.clients) >= maxClients {
+			for k, v := range l.clients {
+				if now.Sub(v.seen) > idleForget || len(l.clients) >= maxClients {
+					delete(l.clients, k)
+				}
+			}
+		}
+		c = &client{lim: rate.NewLimiter(l.rate, l.burst)}
+		l.clients[addr] = c
+	}
+	c.seen = now
+	return c.lim.AllowN(now, 1)
+}
+
+func (l *limiter) middleware(log *slog.Logger) web.Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			host, _, err := net.SplitHostPort(r.RemoteAddr)
+			if err != nil {
+				host = r.RemoteAddr
+			}
+			if !l.allow(host) {
+				w.Header().Set("Retry-After", strconv.Itoa(retryAfterS))
+				web.WriteError(w, r, log, errcode.E(errcode.RateLimited, "too many download attempts from this address; retry after %d s", retryAfterS))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 func serve(exp *export.Exporter, log *slog.Logger, w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,7 @@ package export
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/gdprd/gdprd/internal/consent"
 )
@@ -74,16 +75,7 @@ func rights(purposes []consent.Purpose, sa string) []Right {
 		}
 		return slugs
 	}
-	list := func(s []string) string {
-		out := ""
-		for i, v := range s {
-			if i > 0 {
-				out += ", "
-			}
-			out += v
-		}
-		return out
-	}
+	list := func(s []string) string { return strings.Join(s, ", ") }
 	out := []Right{
 		{"access", "Art. 15", true, "You may ask for this package again; the first copy is free."},
 		{"rectification", "Art. 16", true, "You may have inaccurate data corrected and incomplete data completed."},
