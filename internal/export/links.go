@@ -140,23 +140,24 @@ func (e *Exporter) Redeem(ctx context.Context, token string) (Link, Encryption, 
 	hash := e.kr.HashSecret(token)
 	now := e.now()
 	var (
-		l      Link
-		kind   string
-		sealed []byte
-		keyID  string
+		l       Link
+		kind    string
+		sealed  []byte
+		keyID   string
+		expires int64
 	)
 	err := e.db.Write(ctx, func(tx *sqlstore.Tx) error {
 		err := tx.QueryRowContext(ctx, `UPDATE export_links SET used_at = $1
 			WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1
 			RETURNING id, subject_id, kind, sealed_options, options_key_id, expires_at`,
-			sqlstore.Micros(now), hash).Scan(&l.ID, &l.SubjectID, &kind, &sealed, &keyID, new(int64))
+			sqlstore.Micros(now), hash).Scan(&l.ID, &l.SubjectID, &kind, &sealed, &keyID, &expires)
 		if errors.Is(err, sql.ErrNoRows) {
 			return errNotRedeemed
 		}
 		if err != nil {
 			return fmt.Errorf("export: redeem link: %w", err)
 		}
-		l.Kind = Kind(kind)
+		l.Kind, l.ExpiresAt = Kind(kind), sqlstore.FromMicros(expires)
 		return e.appendAudit(ctx, tx, linkActor(l.ID), "export.link.use", l.SubjectID, "ok")
 	})
 	if errors.Is(err, errNotRedeemed) {

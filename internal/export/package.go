@@ -143,27 +143,12 @@ func (b *builder) write(w io.Writer, recips []age.Recipient) error {
 		out = enc
 	}
 	zw := zip.NewWriter(out)
-	files := []struct {
-		name string
-		fn   func(io.Writer) error
-	}{
-		{"README.txt", b.readme},
-		{"account.csv", b.accountCSV},
-	}
+	files := []file{{"README.txt", b.readme}, {"account.csv", b.accountCSV}}
 	for _, c := range b.heldCategories() {
-		files = append(files, struct {
-			name string
-			fn   func(io.Writer) error
-		}{"categories/" + c + ".csv", func(w io.Writer) error { return b.categoryCSV(w, c) }})
+		files = append(files, file{"categories/" + c + ".csv", func(w io.Writer) error { return b.categoryCSV(w, c) }})
 	}
-	files = append(files, []struct {
-		name string
-		fn   func(io.Writer) error
-	}{
-		{"purposes.csv", b.purposesCSV},
-		{"consultations.csv", b.consultationsCSV},
-		{"data.json", b.dataJSON},
-	}...)
+	files = append(files, file{"purposes.csv", b.purposesCSV}, file{"consultations.csv", b.consultationsCSV},
+		file{"data.json", b.dataJSON})
 	for _, f := range files {
 		fw, err := zw.CreateHeader(&zip.FileHeader{Name: f.name, Method: zip.Deflate, Modified: b.at})
 		if err != nil {
@@ -186,6 +171,12 @@ func (b *builder) write(w io.Writer, recips []age.Recipient) error {
 		}
 	}
 	return nil
+}
+
+// file is one member of the archive and what writes it.
+type file struct {
+	name string
+	fn   func(io.Writer) error
 }
 
 // heldCategories are the categories the subject has data in, by name.
