@@ -220,6 +220,33 @@ func TestRequestsAPI(t *testing.T) {
 	})
 }
 
+// TestRequestDeadlinesThroughAPI checks the wiring of the deadline
+// calculator with the worked example of gdpr-requirements 1.0: received
+// Wednesday 2025-03-05, the month ends on Saturday 2025-04-05 (the
+// internal target) and the legal deadline rolls forward to Monday
+// 2025-04-07, each at the end of the day (UTC, no holidays configured).
+func TestRequestDeadlinesThroughAPI(t *testing.T) {
+	t.Parallel()
+	f := newDSRFixture(t)
+	var r apiRequest
+	if resp := f.call(t, "POST", "/requests", dsrW("Idempotency-Key", "letter-2025-03-05"),
+		`{"subject_id":"{bob}","kind":"export","received_at":"2025-03-05T10:00:00Z"}`, &r); resp.StatusCode != 201 {
+		t.Fatalf("submit: %d", resp.StatusCode)
+	}
+	want := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if !r.ReceivedAt.Equal(want("2025-03-05T10:00:00Z")) || !r.TargetDueAt.Equal(want("2025-04-05T23:59:59.999999Z")) ||
+		!r.LegalDueAt.Equal(want("2025-04-07T23:59:59.999999Z")) {
+		t.Errorf("received %v, target %v, legal %v; want 2025-03-05T10:00, 2025-04-05 and 2025-04-07 end of day",
+			r.ReceivedAt, r.TargetDueAt, r.LegalDueAt)
+	}
+}
+
 // TestRequestBadInput: every refusal is a problem, and writes no request,
 // event, idempotency key or link.
 func TestRequestBadInput(t *testing.T) {
