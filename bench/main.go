@@ -66,6 +66,8 @@ type config struct {
 	tmpdir   string
 	keep     bool
 	headers  http.Header
+	export   int // downloads of the access package; > 0 runs that benchmark instead
+	fields   int // stored fields of the exported subject
 }
 
 // perClient is the number of operations each client runs per phase.
@@ -110,6 +112,8 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "timeout of each request")
 	fs.StringVar(&cfg.tmpdir, "tmpdir", "", "where to put the temporary binaries, databases and logs (default: the system's)")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (databases and server logs)")
+	fs.IntVar(&cfg.export, "export", 0, "measure the access package instead: this many downloads (then again with 4 × -fields)")
+	fs.IntVar(&cfg.fields, "fields", 10000, "stored fields of the subject whose access package -export measures")
 	fs.Var(hdrs, "H", `extra "Name: value" header on every gdprd API request (repeatable)`)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -129,6 +133,9 @@ func parseFlags(args []string) (config, error) {
 	}
 	if cfg.n >= 10_000_000 || cfg.ops >= 10_000_000 {
 		return cfg, errors.New("-ops and -n must stay below 10,000,000 (phone numbers must stay unique)")
+	}
+	if cfg.export < 0 || cfg.fields < 1 || cfg.fields > 100_000 {
+		return cfg, errors.New("-export must not be negative and -fields is 1 to 100,000")
 	}
 	if cfg.timeout <= 0 {
 		return cfg, errors.New("-timeout must be positive")
@@ -181,6 +188,14 @@ func run(cfg config) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
+	}
+
+	if cfg.export > 0 {
+		if bins[kindGdprd] == "" {
+			fmt.Fprintln(os.Stderr, "bench: -export measures gdprd: do not combine it with -only ceiling")
+			return 2
+		}
+		return runExport(ctx, cfg, bins[kindGdprd], dir)
 	}
 
 	rep := &report{

@@ -56,3 +56,23 @@ func procCPU(pid int) time.Duration {
 	// The kernel reports in USER_HZ, which is 100 on every Linux ABI.
 	return time.Duration(ut+st) * (time.Second / 100)
 }
+
+// procPeakRSS is the peak resident set size (VmHWM) of process pid in
+// bytes, or -1 if it cannot be read.
+func procPeakRSS(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(v)
+			if len(f) == 2 && f[1] == "kB" {
+				if n, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+					return n << 10
+				}
+			}
+		}
+	}
+	return -1
+}

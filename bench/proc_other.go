@@ -19,3 +19,6 @@ func selfCPU() time.Duration { return 0 }
 
 // procCPU is not measured on this system.
 func procCPU(pid int) time.Duration { return -1 }
+
+// procPeakRSS is not measured on this system.
+func procPeakRSS(pid int) int64 { return -1 }

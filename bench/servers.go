@@ -202,7 +202,7 @@ func startGdprd(ctx context.Context, bin, dir string) (*server, error) {
 	if _, err := runCLI(ctx, bin, logPath, "keys", "init", "--data", data); err != nil {
 		return nil, err
 	}
-	out, err := runCLI(ctx, bin, logPath, "apikey", "create", "--data", data, "--name", "bench", "--scopes", "vault:read,vault:write,consent:read,consent:write", "--rate", "0")
+	out, err := runCLI(ctx, bin, logPath, "apikey", "create", "--data", data, "--name", "bench", "--scopes", "vault:read,vault:write,consent:read,consent:write,dsr:read,dsr:write", "--rate", "0")
 	if err != nil {
 		return nil, err
 	}

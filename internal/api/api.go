@@ -19,6 +19,7 @@ import (
 	"github.com/gdprd/gdprd/internal/consent"
 	"github.com/gdprd/gdprd/internal/dsr"
 	"github.com/gdprd/gdprd/internal/errcode"
+	"github.com/gdprd/gdprd/internal/export"
 	"github.com/gdprd/gdprd/internal/vault"
 	"github.com/gdprd/gdprd/internal/web"
 )
@@ -39,8 +40,14 @@ type Server struct {
 	Vault   *vault.Vault
 	Consent *consent.Register
 	APIKeys *auth.APIKeys
-	Log     *slog.Logger
-	Spec    []byte // docs/openapi.json
+	// Requests is the data-subject request lifecycle; Exports builds
+	// access packages and their download links.
+	Requests *dsr.Service
+	Exports  *export.Exporter
+	// PublicURL is how people reach this server, for download links.
+	PublicURL string
+	Log       *slog.Logger
+	Spec      []byte // docs/openapi.json
 	// ConsentMetrics counts consent checks; nil counts nothing.
 	ConsentMetrics *ConsentMetrics
 	// ConsentReceipts signs consent receipts; Erasures holds the erasure
@@ -84,6 +91,11 @@ func (s *Server) Routes() []Route {
 		{"GET", "/notices/{slug}/versions/{version}", auth.ScopeConsentRead, s.noticeGet},
 		{"POST", "/notices/{slug}/versions/{version}/publish", auth.ScopeConsentWrite, s.noticePublish},
 		{"GET", "/erasure-receipts/{id}", auth.ScopeDSRRead, s.erasureReceipt},
+		{"POST", "/requests", auth.ScopeDSRWrite, s.requestSubmit},
+		{"GET", "/requests", auth.ScopeDSRRead, s.requestList},
+		{"GET", "/requests/{id}", auth.ScopeDSRRead, s.requestGet},
+		{"POST", "/requests/{id}/transitions", auth.ScopeDSRWrite, s.requestTransition},
+		{"POST", "/subjects/{id}/exports", auth.ScopeDSRWrite, s.exportCreate},
 	}
 }
 
@@ -192,6 +204,12 @@ func actor(r *http.Request) vault.Actor {
 		purpose = k.Purpose
 	}
 	return vault.Actor{Name: k.Actor(), Purpose: purpose}
+}
+
+// dsrActor is the caller as the request lifecycle records it: the key,
+// acting for the purpose of answering a data-subject request.
+func dsrActor(r *http.Request) dsr.Actor {
+	return dsr.Actor{Name: caller(r).Actor(), Purpose: "dsr"}
 }
 
 func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) error {

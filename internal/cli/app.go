@@ -18,6 +18,7 @@ import (
 	"github.com/gdprd/gdprd/internal/dsr"
 	"github.com/gdprd/gdprd/internal/i18n"
 	"github.com/gdprd/gdprd/internal/jobs"
+	"github.com/gdprd/gdprd/internal/export"
 	"github.com/gdprd/gdprd/internal/keys"
 	"github.com/gdprd/gdprd/internal/mail"
 	"github.com/gdprd/gdprd/internal/receipt"
@@ -57,6 +58,8 @@ type app struct {
 	webhooks *webhook.Service
 	codes    *auth.EmailCodes // data subjects' sign-in by e-mailed code
 	handoff  *auth.Handoff    // data subjects' sign-in by the host's token
+	dsr      *dsr.Service
+	exports  *export.Exporter
 }
 
 // openApp loads the master key and opens (and migrates) both stores, for
@@ -133,6 +136,19 @@ func openAppAs(ctx context.Context, cfg *config.Config, log *slog.Logger, server
 		Signer: a.receipts, Jurisdiction: cfg.Jurisdiction, PublicURL: cfg.PublicURL,
 		Controllers: []consent.Controller{{Name: cfg.ControllerName, Email: cfg.ControllerEmail, Address: cfg.ControllerAddress}},
 	})
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	// The calendar is UTC without public holidays until the operator's
+	// jurisdiction becomes a setting.
+	a.dsr, err = dsr.New(dsr.Options{DB: a.db, Audit: a.audit, Sealer: a.vault, Targets: kr, Clock: a.now})
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	a.exports, err = export.New(export.Options{DB: a.db, Vault: a.vault, Consent: a.consent, Audit: a.audit,
+		Keyring: kr, Info: exportInfo(cfg), Clock: a.now})
 	if err != nil {
 		a.close()
 		return nil, err

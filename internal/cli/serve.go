@@ -17,6 +17,8 @@ import (
 
 	"github.com/gdprd/gdprd/docs"
 	"github.com/gdprd/gdprd/internal/api"
+	"github.com/gdprd/gdprd/internal/download"
+	"github.com/gdprd/gdprd/internal/export"
 	"github.com/gdprd/gdprd/internal/keys"
 	"github.com/gdprd/gdprd/internal/policies"
 	"github.com/gdprd/gdprd/internal/receipt"
@@ -44,10 +46,12 @@ func runServe(ctx context.Context, env Env, args []string) error {
 // the operator endpoints.
 func (a *app) handler(reg *prometheus.Registry) http.Handler {
 	m := web.NewMetrics(reg)
-	srv := &api.Server{Vault: a.vault, Consent: a.consent, APIKeys: a.apiKeys, Log: a.log, Spec: docs.OpenAPI,
-		ConsentMetrics: api.NewConsentMetrics(reg), ConsentReceipts: a.consentReceipts, Erasures: a.eraser}
+	srv := &api.Server{Vault: a.vault, Consent: a.consent, APIKeys: a.apiKeys, Requests: a.dsr, Exports: a.exports,
+		PublicURL: a.cfg.PublicURL, Log: a.log, Spec: docs.OpenAPI, ConsentMetrics: api.NewConsentMetrics(reg),
+		ConsentReceipts: a.consentReceipts, Erasures: a.eraser}
 	root := http.NewServeMux()
 	root.Handle(api.Prefix+"/", srv.Handler(m))
+	root.Handle(export.DownloadPrefix, download.Handler(a.exports, a.log, m))
 	site := ui.MustNew(ui.Options{})
 	root.Handle(ui.StaticPrefix, web.Browser(a.log, m)(site.Static()))
 	root.Handle(policies.Prefix, policies.New(policies.Options{Notices: a.consent, UI: site, Log: a.log}).Handler(m))

@@ -33,10 +33,24 @@ type Filter struct {
 	SubjectID string
 	// DueBefore keeps requests whose target_due_at is before it.
 	DueBefore time.Time
+	// After continues a listing after the request it names (keyset
+	// pagination on the queue order, so pages neither skip nor repeat
+	// requests while others are added): the TargetDueAt and ID of the last
+	// request of the previous page.
+	After *Position
 	// Limit caps the answer (DefaultListLimit when zero, at most
 	// MaxListLimit).
 	Limit int
 }
+
+// Position is a request's place in the queue order, for Filter.After.
+type Position struct {
+	TargetDueAt time.Time
+	ID          string
+}
+
+// PositionOf returns r's place in the queue order.
+func PositionOf(r Request) Position { return Position{TargetDueAt: r.TargetDueAt, ID: r.ID} }
 
 const (
 	DefaultListLimit = 100
@@ -89,6 +103,10 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Request, error) {
 	}
 	if !f.DueBefore.IsZero() {
 		where = append(where, "target_due_at < "+arg(sqlstore.Micros(f.DueBefore)))
+	}
+	if f.After != nil {
+		due := arg(sqlstore.Micros(f.After.TargetDueAt))
+		where = append(where, "(target_due_at > "+due+" OR (target_due_at = "+due+" AND id > "+arg(f.After.ID)+"))")
 	}
 	limit := f.Limit
 	switch {

@@ -75,6 +75,9 @@ func testList(t *testing.T, f *fixture, q map[string]dsr.Request) {
 		{"due before 21 June", dsr.Filter{DueBefore: at(t, "2025-06-21T00:00:00Z")}, []string{"done", "late", "targetOnly", "soon"}},
 		{"one person", dsr.Filter{SubjectID: q["soon"].SubjectID}, []string{"soon"}},
 		{"limit", dsr.Filter{Limit: 2}, []string{"done", "late"}},
+		{"after a position", dsr.Filter{Limit: 2, After: &dsr.Position{TargetDueAt: q["late"].TargetDueAt, ID: q["late"].ID}},
+			[]string{"targetOnly", "soon"}},
+		{"after the last", dsr.Filter{After: &dsr.Position{TargetDueAt: q["later"].TargetDueAt, ID: q["later"].ID}}, nil},
 		{"nothing", dsr.Filter{States: []dsr.State{dsr.Refused}}, nil},
 	}
 	for _, tt := range tests {

@@ -16,6 +16,7 @@ const (
 	Invalid        Code = "invalid"          // malformed or semantically wrong input
 	NotFound       Code = "not_found"        // unknown, or erased, resource
 	Conflict       Code = "conflict"         // would break a uniqueness rule
+	Unprocessable  Code = "unprocessable"    // well-formed, but contradicts an earlier request (an idempotency key reused)
 	Unauthorized   Code = "unauthorized"     // no valid credentials
 	Forbidden      Code = "forbidden"        // credentials lack the right
 	TooLarge       Code = "too_large"        // body over the limit

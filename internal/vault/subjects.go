@@ -353,7 +353,7 @@ func (v *Vault) reveal(ctx context.Context, a Actor, action, target string, st *
 		if err := v.auditOnly(ctx, a, action, target, "restricted", dk, nil); err != nil {
 			return nil, err
 		}
-		return nil, errcode.E(errcode.Restricted, "processing of this subject's data is restricted (GDPR Art. 18); only the purposes storage and legal-claims may read it")
+		return nil, errcode.E(errcode.Restricted, "processing of this subject's data is restricted (GDPR Art. 18); only the purposes storage and legal-claims (and the person's own access copy) may read it")
 	}
 	if err := v.auditOnly(ctx, a, action, target, "ok", dk, map[string]any{"categories": sortedKeys(s.Data)}); err != nil {
 		return nil, err
@@ -362,9 +362,12 @@ func (v *Vault) reveal(ctx context.Context, a Actor, action, target string, st *
 }
 
 // RestrictionAllows lists the purposes for which a restricted subject's
-// data may still be processed (Art. 18(2)): storage, and legal claims.
+// data may still be processed (Art. 18(2)): storage, and legal claims;
+// and dsr-access, giving the person a copy of their own data (Art. 15),
+// which restriction does not suspend: the person may need that copy to
+// pursue the very dispute the restriction is about.
 func RestrictionAllows(purpose string) bool {
-	return purpose == "storage" || purpose == "legal-claims"
+	return purpose == "storage" || purpose == "legal-claims" || purpose == "dsr-access"
 }
 
 // Lookup finds a subject by one identifier and returns it like Get.

@@ -494,6 +494,7 @@ func TestRestrictedSubjectReadOnlyForStorageAndLegalClaims(t *testing.T) {
 			{"billing", errcode.Restricted},
 			{"legal-claims", ""},
 			{"storage", ""},
+			{"dsr-access", ""},
 		}
 		refused := 0
 		for _, tt := range tests {

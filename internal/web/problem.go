@@ -17,6 +17,7 @@ var statusOf = map[errcode.Code]int{
 	errcode.Invalid:        http.StatusBadRequest,
 	errcode.NotFound:       http.StatusNotFound,
 	errcode.Conflict:       http.StatusConflict,
+	errcode.Unprocessable:  http.StatusUnprocessableEntity,
 	errcode.Unauthorized:   http.StatusUnauthorized,
 	errcode.Forbidden:      http.StatusForbidden,
 	errcode.TooLarge:       http.StatusRequestEntityTooLarge,

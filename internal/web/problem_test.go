@@ -30,6 +30,7 @@ var codeStatus = map[string]struct {
 	"Invalid":        {errcode.Invalid, 400},
 	"NotFound":       {errcode.NotFound, 404},
 	"Conflict":       {errcode.Conflict, 409},
+	"Unprocessable":  {errcode.Unprocessable, 422},
 	"Unauthorized":   {errcode.Unauthorized, 401},
 	"Forbidden":      {errcode.Forbidden, 403},
 	"TooLarge":       {errcode.TooLarge, 413},
