@@ -20,6 +20,7 @@ import (
 	"github.com/gdprd/gdprd/internal/errcode"
 	"github.com/gdprd/gdprd/internal/vault"
 	"github.com/gdprd/gdprd/internal/web"
+	"github.com/gdprd/gdprd/internal/widget"
 )
 
 // Handler is an API handler; returning an error answers it as a problem.
@@ -37,6 +38,8 @@ type Route struct {
 type Server struct {
 	Vault   *vault.Vault
 	Consent *consent.Register
+	// Widget links consent-widget visitors to subjects; nil disables it.
+	Widget  *widget.Widget
 	APIKeys *auth.APIKeys
 	Log     *slog.Logger
 	Spec    []byte // docs/openapi.json
@@ -73,6 +76,7 @@ func (s *Server) Routes() []Route {
 		{"GET", "/subjects/{id}/consents/{purpose}", auth.ScopeConsentRead, s.consentCheck},
 		{"POST", "/consents/check", auth.ScopeConsentRead, s.consentCheckMany},
 		{"GET", "/subjects/{id}/notices", auth.ScopeConsentRead, s.subjectNotices},
+		{"POST", "/subjects/{id}/visitors", auth.ScopeConsentWrite, s.visitorLink},
 		{"GET", "/notices", auth.ScopeConsentRead, s.noticeList},
 		{"POST", "/notices/{slug}/versions", auth.ScopeConsentWrite, s.noticeDraft},
 		{"GET", "/notices/{slug}/versions/{version}", auth.ScopeConsentRead, s.noticeGet},

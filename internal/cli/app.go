@@ -15,6 +15,7 @@ import (
 	"github.com/gdprd/gdprd/internal/keys"
 	"github.com/gdprd/gdprd/internal/sqlstore"
 	"github.com/gdprd/gdprd/internal/vault"
+	"github.com/gdprd/gdprd/internal/widget"
 )
 
 // app is gdprd with its stores open.
@@ -28,6 +29,7 @@ type app struct {
 	vault   *vault.Vault
 	apiKeys *auth.APIKeys
 	consent *consent.Register
+	widget  *widget.Widget
 	now     func() time.Time
 }
 
@@ -68,6 +70,12 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, e
 	}
 	a.apiKeys = auth.NewAPIKeys(a.db, kr, a.audit, a.now)
 	a.consent, err = consent.New(consent.Options{DB: a.db, Audit: a.audit, Sealer: a.vault, Targets: kr, Clock: a.now})
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	a.widget, err = widget.New(widget.Options{DB: a.db, Audit: a.audit, Consent: a.consent, Keyring: kr, Log: log,
+		Origins: cfg.WidgetOrigins, PerIPRate: cfg.WidgetRate, Clock: a.now})
 	if err != nil {
 		a.close()
 		return nil, err

@@ -43,13 +43,17 @@ func runServe(ctx context.Context, env Env, args []string) error {
 // the operator endpoints.
 func (a *app) handler(reg *prometheus.Registry) http.Handler {
 	m := web.NewMetrics(reg)
-	srv := &api.Server{Vault: a.vault, Consent: a.consent, APIKeys: a.apiKeys, Log: a.log, Spec: docs.OpenAPI,
+	srv := &api.Server{Vault: a.vault, Consent: a.consent, Widget: a.widget, APIKeys: a.apiKeys, Log: a.log, Spec: docs.OpenAPI,
 		ConsentMetrics: api.NewConsentMetrics(reg)}
 	root := http.NewServeMux()
 	root.Handle(api.Prefix+"/", srv.Handler(m))
 	site := ui.MustNew(ui.Options{})
 	root.Handle(ui.StaticPrefix, web.Browser(a.log, m)(site.Static()))
 	root.Handle(policies.Prefix, policies.New(policies.Options{Notices: a.consent, UI: site, Log: a.log}).Handler(m))
+	wh := a.widget.Handler(m)
+	for _, p := range []string{"GET /widget.js", "GET /widget.css", "/widget/", "GET /.well-known/gpc.json"} {
+		root.Handle(p, wh)
+	}
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))

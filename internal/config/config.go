@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -26,6 +27,8 @@ type Config struct {
 	TLSCert, TLSKey  string        // GDPRD_TLS_CERT, GDPRD_TLS_KEY: serve HTTPS
 	ShutdownTimeout  time.Duration // GDPRD_SHUTDOWN_TIMEOUT
 	PublicURL        string        // GDPRD_PUBLIC_URL: how people reach this server (links in mail, demo output)
+	WidgetOrigins    []string      // GDPRD_WIDGET_ORIGINS: comma-separated origins of the sites that embed the consent widget
+	WidgetRate       int           // GDPRD_WIDGET_RATE: widget requests per second per client address
 }
 
 // FlagSet binds every setting to a flag on fs, with defaults taken from the
@@ -44,6 +47,23 @@ func FlagSet(fs *flag.FlagSet, c *Config) {
 	d, _ := time.ParseDuration(env("GDPRD_SHUTDOWN_TIMEOUT", "20s"))
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", d, "graceful shutdown limit (GDPRD_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&c.PublicURL, "public-url", env("GDPRD_PUBLIC_URL", ""), "public base URL (GDPRD_PUBLIC_URL)")
+	c.WidgetOrigins = splitList(env("GDPRD_WIDGET_ORIGINS", ""))
+	wr, _ := strconv.Atoi(env("GDPRD_WIDGET_RATE", "20"))
+	fs.IntVar(&c.WidgetRate, "widget-rate", wr, "consent-widget requests per second per client address, burst twice that (GDPRD_WIDGET_RATE)")
+	fs.Func("widget-origins", "comma-separated origins allowed to embed the consent widget, e.g. https://shop.example (GDPRD_WIDGET_ORIGINS)",
+		func(v string) error { c.WidgetOrigins = splitList(v); return nil })
+}
+
+// splitList splits a comma-separated setting, dropping blanks and any
+// trailing slash (an origin has no path).
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimRight(strings.TrimSpace(s), "/"); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Resolve fills the defaults that depend on other settings and checks the
@@ -104,6 +124,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("database", maskURL(c.DatabaseURL)), slog.String("keystore", maskURL(c.KeyStoreURL)),
 		slog.String("master_key_file", c.MasterKeyFile), slog.String("metrics_token", mask(c.MetricsToken)),
 		slog.Bool("durable_read_audit", c.DurableReadAudit), slog.Bool("tls", c.TLSCert != ""),
+		slog.Any("widget_origins", c.WidgetOrigins),
 	)
 }
 

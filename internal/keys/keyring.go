@@ -27,6 +27,7 @@ const (
 	infoCheckpoint  = "gdprd checkpoint-signing v1"
 	infoToken       = "gdprd token v1"
 	infoKEKWrap     = "gdprd kek-wrap v1"
+	infoSystemKeys  = "gdprd system-keys v1"
 )
 
 // Prefixes of the associated data used when wrapping keys. Binding the key ID
@@ -58,6 +59,7 @@ type Keyring struct {
 	blindKey  []byte
 	auditKey  []byte
 	tokenKey  []byte
+	systemKey []byte // root of SystemKey
 	signer    ed25519.PrivateKey
 	publicKey ed25519.PublicKey
 	kekWrap   cipher.AEAD
@@ -97,6 +99,7 @@ func NewKeyring(master []byte) (*Keyring, error) {
 		blindKey:  derive(infoBlindIndex),
 		auditKey:  derive(infoAuditTarget),
 		tokenKey:  derive(infoToken),
+		systemKey: derive(infoSystemKeys),
 		signer:    signer,
 		publicKey: signer.Public().(ed25519.PublicKey),
 		kekWrap:   wrap,
