@@ -148,9 +148,9 @@ type config struct {
 }
 
 type choiceResult struct {
-	Visitor       string          `json:"visitor"`
-	Choices       map[string]bool `json:"choices"`
-	GPCHonoured   []string        `json:"gpc_honoured"`
+	Visitor     string          `json:"visitor"`
+	Choices     map[string]bool `json:"choices"`
+	GPCHonoured []string        `json:"gpc_honoured"`
 }
 
 type consentState struct {
