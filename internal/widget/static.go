@@ -34,6 +34,9 @@ func serveAsset(rw http.ResponseWriter, r *http.Request, ctype string, body []by
 	h.Set("ETag", `"`+hex.EncodeToString(sum[:8])+`"`)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+	// Public files without credentials: tools that read stylesheets from
+	// script (accessibility checkers, some CSP setups) may fetch them.
+	h.Set("Access-Control-Allow-Origin", "*")
 	http.ServeContent(rw, r, "", time.Time{}, bytes.NewReader(body))
 }
 

@@ -44,6 +44,8 @@
   }
 
   function load() {
+    var css = el("link", { rel: "stylesheet", href: base + "/widget.css" });
+    document.head.appendChild(css);
     var url = base + "/widget/config?site=" + encodeURIComponent(site) + "&lang=" + encodeURIComponent(lang());
     fetch(url, { credentials: "omit" }).then(function (r) {
       if (!r.ok) { throw new Error("gdprd widget: config " + r.status); }
@@ -112,6 +114,7 @@
     });
 
     var actions = el("div", { "class": "gdprd-cw-actions" });
+    var pair = el("div", { "class": "gdprd-cw-pair" });
     var accept = el("button", { type: "button", "class": "gdprd-cw-btn", "data-action": "accept-all" }, t.accept_all);
     var reject = el("button", { type: "button", "class": "gdprd-cw-btn", "data-action": "reject-all" }, t.reject_all);
     var choose = el("button", { type: "button", "class": "gdprd-cw-link", "aria-expanded": "false", "aria-controls": "gdprd-cw-panel" }, t.choose);
@@ -122,8 +125,9 @@
       choose.setAttribute("aria-expanded", String(!panel.hidden));
       if (!panel.hidden) { panel.querySelector("input").focus(); }
     });
-    actions.appendChild(accept);
-    actions.appendChild(reject);
+    pair.appendChild(accept);
+    pair.appendChild(reject);
+    actions.appendChild(pair);
     actions.appendChild(choose);
     root.appendChild(actions);
     root.appendChild(panel);
