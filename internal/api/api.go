@@ -22,6 +22,7 @@ import (
 	"github.com/gdprd/gdprd/internal/export"
 	"github.com/gdprd/gdprd/internal/vault"
 	"github.com/gdprd/gdprd/internal/web"
+	"github.com/gdprd/gdprd/internal/widget"
 )
 
 // Handler is an API handler; returning an error answers it as a problem.
@@ -39,6 +40,8 @@ type Route struct {
 type Server struct {
 	Vault   *vault.Vault
 	Consent *consent.Register
+	// Widget links consent-widget visitors to subjects; nil disables it.
+	Widget  *widget.Widget
 	APIKeys *auth.APIKeys
 	// Requests is the data-subject request lifecycle; Exports builds
 	// access packages and their download links.
@@ -86,6 +89,7 @@ func (s *Server) Routes() []Route {
 		{"GET", "/subjects/{id}/consents/{purpose}/receipt", auth.ScopeConsentRead, s.consentReceipt},
 		{"POST", "/consents/check", auth.ScopeConsentRead, s.consentCheckMany},
 		{"GET", "/subjects/{id}/notices", auth.ScopeConsentRead, s.subjectNotices},
+		{"POST", "/subjects/{id}/visitors", auth.ScopeConsentWrite, s.visitorLink},
 		{"GET", "/notices", auth.ScopeConsentRead, s.noticeList},
 		{"POST", "/notices/{slug}/versions", auth.ScopeConsentWrite, s.noticeDraft},
 		{"GET", "/notices/{slug}/versions/{version}", auth.ScopeConsentRead, s.noticeGet},

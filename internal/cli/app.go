@@ -25,6 +25,7 @@ import (
 	"github.com/gdprd/gdprd/internal/sqlstore"
 	"github.com/gdprd/gdprd/internal/vault"
 	"github.com/gdprd/gdprd/internal/webhook"
+	"github.com/gdprd/gdprd/internal/widget"
 )
 
 // app is gdprd with its stores open.
@@ -60,6 +61,7 @@ type app struct {
 	handoff  *auth.Handoff    // data subjects' sign-in by the host's token
 	dsr      *dsr.Service
 	exports  *export.Exporter
+	widget   *widget.Widget
 }
 
 // openApp loads the master key and opens (and migrates) both stores, for
@@ -136,6 +138,12 @@ func openAppAs(ctx context.Context, cfg *config.Config, log *slog.Logger, server
 		Signer: a.receipts, Jurisdiction: cfg.Jurisdiction, PublicURL: cfg.PublicURL,
 		Controllers: []consent.Controller{{Name: cfg.ControllerName, Email: cfg.ControllerEmail, Address: cfg.ControllerAddress}},
 	})
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	a.widget, err = widget.New(widget.Options{DB: a.db, Audit: a.audit, Consent: a.consent, Keyring: kr, Log: log,
+		Origins: cfg.WidgetOrigins, PerIPRate: cfg.WidgetRate, Clock: a.now})
 	if err != nil {
 		a.close()
 		return nil, err

@@ -46,7 +46,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 // the operator endpoints.
 func (a *app) handler(reg *prometheus.Registry) http.Handler {
 	m := web.NewMetrics(reg)
-	srv := &api.Server{Vault: a.vault, Consent: a.consent, APIKeys: a.apiKeys, Requests: a.dsr, Exports: a.exports,
+	srv := &api.Server{Vault: a.vault, Consent: a.consent, Widget: a.widget, APIKeys: a.apiKeys, Requests: a.dsr, Exports: a.exports,
 		PublicURL: a.cfg.PublicURL, Log: a.log, Spec: docs.OpenAPI, ConsentMetrics: api.NewConsentMetrics(reg),
 		ConsentReceipts: a.consentReceipts, Erasures: a.eraser}
 	root := http.NewServeMux()
@@ -56,6 +56,10 @@ func (a *app) handler(reg *prometheus.Registry) http.Handler {
 	root.Handle(ui.StaticPrefix, web.Browser(a.log, m)(site.Static()))
 	root.Handle(policies.Prefix, policies.New(policies.Options{Notices: a.consent, UI: site, Log: a.log}).Handler(m))
 	root.Handle("GET "+receipt.JWKSPath, receipt.JWKSHandler(a.receipts.KeySet()))
+	wh := a.widget.Handler(m)
+	for _, p := range []string{"GET /widget.js", "GET /widget.css", "/widget/", "GET /.well-known/gpc.json"} {
+		root.Handle(p, wh)
+	}
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))

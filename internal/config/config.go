@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -36,8 +37,10 @@ type Config struct {
 	// categories whose erasure needs staff approval (GDPRD_ERASURE_POLICY_FILE);
 	// without it nothing is held and security data needs approval.
 	ErasurePolicyFile string
-	SMTPURL           string // GDPRD_SMTP_URL(_FILE): smtp[s]://user:pass@host:port; without it mail stays queued
-	SMTPFrom          string // GDPRD_SMTP_FROM: sender address of gdprd's mail
+	SMTPURL           string   // GDPRD_SMTP_URL(_FILE): smtp[s]://user:pass@host:port; without it mail stays queued
+	SMTPFrom          string   // GDPRD_SMTP_FROM: sender address of gdprd's mail
+	WidgetOrigins     []string // GDPRD_WIDGET_ORIGINS: comma-separated origins of the sites that embed the consent widget
+	WidgetRate        int      // GDPRD_WIDGET_RATE: widget requests per second per client address
 }
 
 // FlagSet binds every setting to a flag on fs, with defaults taken from the
@@ -63,6 +66,23 @@ func FlagSet(fs *flag.FlagSet, c *Config) {
 	fs.StringVar(&c.ErasurePolicyFile, "erasure-policy-file", env("GDPRD_ERASURE_POLICY_FILE", ""), "JSON file of legal holds and approval-required categories (GDPRD_ERASURE_POLICY_FILE)")
 	fs.StringVar(&c.SMTPURL, "smtp-url", secretEnv("GDPRD_SMTP_URL"), "mail server, smtp://user:pass@host:587 or smtps://…:465; unset = mail stays queued (GDPRD_SMTP_URL or GDPRD_SMTP_URL_FILE)")
 	fs.StringVar(&c.SMTPFrom, "smtp-from", env("GDPRD_SMTP_FROM", ""), "sender address of gdprd's mail; default privacy@<public host> (GDPRD_SMTP_FROM)")
+	c.WidgetOrigins = splitList(env("GDPRD_WIDGET_ORIGINS", ""))
+	wr, _ := strconv.Atoi(env("GDPRD_WIDGET_RATE", "20"))
+	fs.IntVar(&c.WidgetRate, "widget-rate", wr, "consent-widget requests per second per client address, burst twice that (GDPRD_WIDGET_RATE)")
+	fs.Func("widget-origins", "comma-separated origins allowed to embed the consent widget, e.g. https://shop.example (GDPRD_WIDGET_ORIGINS)",
+		func(v string) error { c.WidgetOrigins = splitList(v); return nil })
+}
+
+// splitList splits a comma-separated setting, dropping blanks and any
+// trailing slash (an origin has no path).
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimRight(strings.TrimSpace(s), "/"); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Resolve fills the defaults that depend on other settings and checks the
@@ -131,6 +151,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("master_key_file", c.MasterKeyFile), slog.String("metrics_token", mask(c.MetricsToken)),
 		slog.Bool("durable_read_audit", c.DurableReadAudit), slog.Bool("tls", c.TLSCert != ""),
 		slog.String("smtp", maskURL(c.SMTPURL)),
+		slog.Any("widget_origins", c.WidgetOrigins),
 	)
 }
 
