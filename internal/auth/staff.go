@@ -117,7 +117,9 @@ var ErrSignIn = errcode.E(errcode.Unauthorized, "the sign-in details are not cor
 // errEnrolLink is the one answer for an unknown, used or expired link.
 var errEnrolLink = errcode.E(errcode.Gone, "this enrolment link is not valid: it may have been used or have expired")
 
-func (s *Staff) emailIndex(normalised string) []byte { return s.kr.BlindIndex("staff-email", normalised) }
+func (s *Staff) emailIndex(normalised string) []byte {
+	return s.kr.BlindIndex("staff-email", normalised)
+}
 
 func (s *Staff) target(id string) string { return s.kr.AuditTarget("staff", id) }
 
@@ -364,7 +366,9 @@ func (s *Staff) buckets(emailIndex []byte, a Attempt) throttleBuckets {
 }
 
 // ipActor names the client in audit events without its address.
-func (s *Staff) ipActor(a Attempt) string { return "client:" + s.kr.AuditTarget("client-ip", a.IP)[:16] }
+func (s *Staff) ipActor(a Attempt) string {
+	return "client:" + s.kr.AuditTarget("client-ip", a.IP)[:16]
+}
 
 // SignInPassword checks the first factor and returns the member's id. Every
 // path (unknown e-mail, unenrolled, locked, wrong or right password) runs

@@ -31,9 +31,10 @@ type Limits struct {
 }
 
 // DefaultLimits are the limits the product promises: 20 failures per
-// account per hour, delays from the 5th failure, 60 attempts per address
+// account per hour, delays from the 5th failure (1 s doubling to 1 min,
+// so that the 20th failure, and the lock, come within the hour), 60 attempts per address
 // per minute.
-var DefaultLimits = Limits{AccountFailures: 20, AccountWindow: time.Hour, DelayAfter: 5, MaxDelay: 15 * time.Minute,
+var DefaultLimits = Limits{AccountFailures: 20, AccountWindow: time.Hour, DelayAfter: 5, MaxDelay: time.Minute,
 	IPAttempts: 60, IPWindow: time.Minute}
 
 // RateLimitError says the caller must wait; the HTTP layer answers 429
