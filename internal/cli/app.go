@@ -19,16 +19,18 @@ import (
 
 // app is gdprd with its stores open.
 type app struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	db      *sqlstore.DB
-	keysDB  *sqlstore.DB // the key store; may be db itself on PostgreSQL
-	keyring *keys.Keyring
-	audit   *audit.Log
-	vault   *vault.Vault
-	apiKeys *auth.APIKeys
-	consent *consent.Register
-	now     func() time.Time
+	cfg      *config.Config
+	log      *slog.Logger
+	db       *sqlstore.DB
+	keysDB   *sqlstore.DB // the key store; may be db itself on PostgreSQL
+	keyring  *keys.Keyring
+	audit    *audit.Log
+	vault    *vault.Vault
+	apiKeys  *auth.APIKeys
+	consent  *consent.Register
+	staff    *auth.Staff
+	sessions *auth.Sessions
+	now      func() time.Time
 }
 
 // openApp loads the master key and opens (and migrates) both stores.
@@ -67,6 +69,12 @@ func openApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, e
 		return nil, err
 	}
 	a.apiKeys = auth.NewAPIKeys(a.db, kr, a.audit, a.now)
+	a.staff, err = auth.NewStaff(auth.StaffOptions{DB: a.db, Keys: kr, Audit: a.audit, Clock: a.now})
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	a.sessions = auth.NewSessions(a.db, kr, a.now, nil)
 	a.consent, err = consent.New(consent.Options{DB: a.db, Audit: a.audit, Sealer: a.vault, Targets: kr, Clock: a.now})
 	if err != nil {
 		a.close()

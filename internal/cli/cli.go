@@ -39,6 +39,7 @@ func commands() []command {
 		{"migrate", "apply database migrations and exit", runMigrate},
 		{"keys", "keys init | keys rotate | keys status", runKeys},
 		{"apikey", "apikey create --name N --scopes S[,S] | apikey list | apikey revoke ID", runAPIKey},
+		{"admin", "admin create --email E --role owner|dpo|support|auditor (prints a one-time enrolment link)", runAdmin},
 		{"audit", "audit verify [--checkpoint FILE] | audit checkpoint", runAudit},
 		{"version", "print the version", func(ctx context.Context, env Env, args []string) error {
 			fmt.Fprintln(env.Stdout, "gdprd", Version)

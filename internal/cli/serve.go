@@ -17,6 +17,7 @@ import (
 
 	"github.com/gdprd/gdprd/docs"
 	"github.com/gdprd/gdprd/internal/api"
+	"github.com/gdprd/gdprd/internal/console"
 	"github.com/gdprd/gdprd/internal/keys"
 	"github.com/gdprd/gdprd/internal/policies"
 	"github.com/gdprd/gdprd/internal/ui"
@@ -50,6 +51,8 @@ func (a *app) handler(reg *prometheus.Registry) http.Handler {
 	site := ui.MustNew(ui.Options{})
 	root.Handle(ui.StaticPrefix, web.Browser(a.log, m)(site.Static()))
 	root.Handle(policies.Prefix, policies.New(policies.Options{Notices: a.consent, UI: site, Log: a.log}).Handler(m))
+	root.Handle(console.Prefix, console.New(console.Options{Staff: a.staff, Sessions: a.sessions, UI: site, Log: a.log,
+		Clock: a.now, PublicURL: a.cfg.PublicURL}).Handler(m))
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
