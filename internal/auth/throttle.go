@@ -83,15 +83,18 @@ func throttleCheck(ctx context.Context, q sqlstore.Querier, l Limits, b throttle
 			return throttleState{}, &RateLimitError{RetryAfter: max(retry, time.Second), Limit: l.IPAttempts, Window: l.IPWindow}
 		}
 	}
-	var f int
+	var f, locks sql.NullInt64
 	var last sql.NullInt64
-	if err := q.QueryRowContext(ctx, "SELECT COUNT(*), MAX(at) FROM auth_attempts WHERE bucket = $1 AND failed = 1 AND at > $2",
-		b.account, sqlstore.Micros(now.Add(-l.AccountWindow))).Scan(&f, &last); err != nil {
+	if err := q.QueryRowContext(ctx, "SELECT SUM(CASE WHEN failed = 1 THEN 1 ELSE 0 END), MAX(CASE WHEN failed = 1 THEN at END), SUM(CASE WHEN failed = 2 THEN 1 ELSE 0 END) FROM auth_attempts WHERE bucket = $1 AND failed > 0 AND at > $2",
+		b.account, sqlstore.Micros(now.Add(-l.AccountWindow))).Scan(&f, &last, &locks); err != nil {
 		return throttleState{}, fmt.Errorf("throttle: %w", err)
 	}
-	st := throttleState{failures: f, locked: f >= l.AccountFailures}
-	if !st.locked && f >= l.DelayAfter && l.DelayAfter > 0 {
-		wait := min(time.Second<<min(f-l.DelayAfter, 30), l.MaxDelay)
+	// Locked while a lock marker (failed = 2, written by the failure that
+	// reached the limit) is younger than the window: the lock lasts the
+	// full window from that moment, however the failures age.
+	st := throttleState{failures: int(f.Int64), locked: f.Int64 >= int64(l.AccountFailures) || locks.Int64 > 0}
+	if !st.locked && st.failures >= l.DelayAfter && l.DelayAfter > 0 {
+		wait := min(time.Second<<min(st.failures-l.DelayAfter, 30), l.MaxDelay)
 		if until := sqlstore.FromMicros(last.Int64).Add(wait); now.Before(until) {
 			return st, &RateLimitError{RetryAfter: max(until.Sub(now).Round(time.Second), time.Second), Limit: l.AccountFailures, Window: l.AccountWindow}
 		}
@@ -117,7 +120,13 @@ func throttleRecord(ctx context.Context, tx *sqlstore.Tx, l Limits, b throttleBu
 			return false, err
 		}
 	}
-	return failed && st.failures+1 == l.AccountFailures, nil
+	if failed && st.failures+1 == l.AccountFailures {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO auth_attempts (bucket, at, failed) VALUES ($1, $2, 2)", b.account, at); err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	return false, nil
 }
 
 // throttleReset forgets an account's failures after a complete sign-in.

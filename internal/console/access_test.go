@@ -80,8 +80,8 @@ func TestRouteRoleMatrix(t *testing.T) {
 				}
 				allowed := slices.Contains(want, role)
 				switch {
-				case allowed && a.status == http.StatusForbidden:
-					t.Errorf("%s refused on a route it may use", role)
+				case allowed && (a.status == http.StatusForbidden || a.status >= 500):
+					t.Errorf("%s: status %d on a route it may use", role, a.status)
 				case !allowed && a.status != http.StatusForbidden:
 					t.Errorf("%s: status %d on a route it may not use", role, a.status)
 					unauthorised++

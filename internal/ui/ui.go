@@ -71,14 +71,15 @@ func New(o Options) (*UI, error) {
 	}
 	funcs := template.FuncMap{"asset": u.assets.URL}
 	err = fs.WalkDir(templateFiles, "templates", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || p == "templates/layout.html" || strings.HasPrefix(d.Name(), "_") {
+		if err != nil || d.IsDir() || p == "templates/layout.html" || strings.HasSuffix(p, ".partial.html") {
 			return err
 		}
 		name := strings.TrimSuffix(strings.TrimPrefix(p, "templates/"), ".html")
-		// Files named _*.html are partials shared by the pages of their
-		// directory (the console's navigation).
+		// Files named *.partial.html are shared by the pages of their
+		// directory (the console's navigation). (go:embed leaves out
+		// files whose names start with "_".)
 		files := []string{"templates/layout.html", p}
-		partials, err := fs.Glob(templateFiles, path.Dir(p)+"/_*.html")
+		partials, err := fs.Glob(templateFiles, path.Dir(p)+"/*.partial.html")
 		if err != nil {
 			return err
 		}

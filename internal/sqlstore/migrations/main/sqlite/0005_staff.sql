@@ -62,6 +62,6 @@ CREATE INDEX sessions_principal ON sessions (kind, principal);
 CREATE TABLE auth_attempts (
     bucket TEXT NOT NULL,
     at     BIGINT NOT NULL,
-    failed INTEGER NOT NULL
+    failed INTEGER NOT NULL -- 0 success, 1 failure, 2 lock marker
 );
 CREATE INDEX auth_attempts_bucket ON auth_attempts (bucket, at);
