@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -105,7 +106,6 @@ func (a *app) serve(ctx context.Context, env Env, banner func(addr string)) erro
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := &http.Server{
-		Handler:           a.handler(reg),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -125,6 +125,13 @@ func (a *app) serve(ctx context.Context, env Env, banner func(addr string)) erro
 		return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
 	}
 	addr := ln.Addr().String()
+	// A public URL defaulted from a ":0" address names the port only now.
+	if base, ok := strings.CutSuffix(a.cfg.PublicURL, ":0"); ok {
+		if _, port, err := net.SplitHostPort(addr); err == nil {
+			a.cfg.PublicURL = base + ":" + port
+		}
+	}
+	srv.Handler = a.handler(reg)
 	a.log.Info("gdprd listening", "addr", addr, "version", Version, "config", *a.cfg)
 	if banner != nil {
 		banner(addr)
