@@ -369,3 +369,30 @@ func TestSessions(t *testing.T) {
 		}
 	})
 }
+
+// TestStaffPasswordRehash: a hash made with weaker parameters than the
+// store's is replaced at the next successful sign-in.
+func TestStaffPasswordRehash(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, e sqlstore.Engine) {
+		ctx := context.Background()
+		env := newStaffEnv(t, e)
+		id, _, _ := env.enrolled(t, "old@example.org", auth.RoleDPO)
+		stronger := fastParams
+		stronger.Memory, stronger.Time = 256, 2
+		st, err := auth.NewStaff(auth.StaffOptions{DB: env.db, Keys: env.kr, Audit: audit.New(audit.Options{Clock: env.clock.Now}), Clock: env.clock.Now, Password: stronger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.SignInPassword(ctx, "old@example.org", staffPassword, auth.Attempt{IP: "192.0.2.3"}); err != nil {
+			t.Fatal(err)
+		}
+		var hash string
+		env.db.Read().QueryRowContext(ctx, "SELECT password_hash FROM staff WHERE id = $1", id).Scan(&hash)
+		if !strings.Contains(hash, "$m=256,t=2,") {
+			t.Fatalf("hash not upgraded: %s", hash[:30])
+		}
+		if _, err := st.SignInPassword(ctx, "old@example.org", staffPassword, auth.Attempt{IP: "192.0.2.3"}); err != nil {
+			t.Fatalf("sign-in with the upgraded hash: %v", err)
+		}
+	})
+}

@@ -116,9 +116,12 @@ func throttleRecord(ctx context.Context, tx *sqlstore.Tx, l Limits, b throttleBu
 		if _, err := tx.ExecContext(ctx, "INSERT INTO auth_attempts (bucket, at, failed) VALUES ($1, $2, $3)", bucket, at, f); err != nil {
 			return false, err
 		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM auth_attempts WHERE bucket = $1 AND at < $2", bucket, horizon); err != nil {
-			return false, err
-		}
+	}
+	// Prune every bucket, not only these two: a spray of unknown addresses
+	// leaves one bucket each, and none of them would come back to prune
+	// itself. The index on at keeps this to the rows that expired.
+	if _, err := tx.ExecContext(ctx, "DELETE FROM auth_attempts WHERE at < $1", horizon); err != nil {
+		return false, err
 	}
 	if failed && st.failures+1 == l.AccountFailures {
 		if _, err := tx.ExecContext(ctx, "INSERT INTO auth_attempts (bucket, at, failed) VALUES ($1, $2, 2)", b.account, at); err != nil {

@@ -58,10 +58,11 @@ CREATE INDEX sessions_principal ON sessions (kind, principal);
 -- Sign-in attempts per bucket: an account (the blind index of the
 -- identifier, whether or not the account exists) or a client address
 -- (its HMAC, never the address). Rows older than the longest window are
--- pruned as new ones arrive.
+-- pruned as new ones arrive (auth_attempts_at).
 CREATE TABLE auth_attempts (
     bucket TEXT NOT NULL,
     at     BIGINT NOT NULL,
     failed INTEGER NOT NULL -- 0 success, 1 failure, 2 lock marker
 );
 CREATE INDEX auth_attempts_bucket ON auth_attempts (bucket, at);
+CREATE INDEX auth_attempts_at ON auth_attempts (at);
