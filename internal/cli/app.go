@@ -62,6 +62,8 @@ type app struct {
 	dsr      *dsr.Service
 	exports  *export.Exporter
 	widget   *widget.Widget
+	staff    *auth.Staff
+	sessions *auth.Sessions
 }
 
 // openApp loads the master key and opens (and migrates) both stores, for
@@ -123,6 +125,12 @@ func openAppAs(ctx context.Context, cfg *config.Config, log *slog.Logger, server
 		return nil, err
 	}
 	a.apiKeys = auth.NewAPIKeys(a.db, kr, a.audit, a.now)
+	a.staff, err = auth.NewStaff(auth.StaffOptions{DB: a.db, Keys: kr, Audit: a.audit, Clock: a.now})
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	a.sessions = auth.NewSessions(a.db, kr, a.now, nil)
 	// Consent decisions are cached in memory only on SQLite, where this
 	// process makes every write (see lockDatabase); PostgreSQL replicas
 	// each read the database.

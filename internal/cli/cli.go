@@ -42,6 +42,7 @@ func commands() []command {
 		{"handoff", "handoff create --app N --alg hs256|eddsa [--public-key FILE] | handoff list | handoff revoke ID", runHandoff},
 		{"webhook", "webhook create --url U --events E[,E] | webhook list | webhook disable ID | webhook deliveries", runWebhook},
 		{"mail", "mail test --to ADDRESS: queue a test message for the running server to send", runMail},
+		{"admin", "admin create --email E --role owner|dpo|support|auditor (prints a one-time enrolment link)", runAdmin},
 		{"audit", "audit verify [--checkpoint FILE] | audit checkpoint", runAudit},
 		{"version", "print the version", func(ctx context.Context, env Env, args []string) error {
 			fmt.Fprintln(env.Stdout, "gdprd", Version)

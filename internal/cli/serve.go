@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/gdprd/gdprd/internal/api"
 	"github.com/gdprd/gdprd/internal/download"
 	"github.com/gdprd/gdprd/internal/export"
+	"github.com/gdprd/gdprd/internal/console"
 	"github.com/gdprd/gdprd/internal/keys"
 	"github.com/gdprd/gdprd/internal/policies"
 	"github.com/gdprd/gdprd/internal/receipt"
@@ -60,6 +62,8 @@ func (a *app) handler(reg *prometheus.Registry) http.Handler {
 	for _, p := range []string{"GET /widget.js", "GET /widget.css", "/widget/", "GET /.well-known/gpc.json"} {
 		root.Handle(p, wh)
 	}
+	root.Handle(console.Prefix, console.New(console.Options{Staff: a.staff, Sessions: a.sessions, UI: site, Log: a.log,
+		Clock: a.now, PublicURL: a.cfg.PublicURL}).Handler(m))
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
@@ -112,7 +116,6 @@ func (a *app) serve(ctx context.Context, env Env, banner func(addr string)) erro
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := &http.Server{
-		Handler:           a.handler(reg),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -132,6 +135,13 @@ func (a *app) serve(ctx context.Context, env Env, banner func(addr string)) erro
 		return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
 	}
 	addr := ln.Addr().String()
+	// A public URL defaulted from a ":0" address names the port only now.
+	if base, ok := strings.CutSuffix(a.cfg.PublicURL, ":0"); ok {
+		if _, port, err := net.SplitHostPort(addr); err == nil {
+			a.cfg.PublicURL = base + ":" + port
+		}
+	}
+	srv.Handler = a.handler(reg)
 	a.log.Info("gdprd listening", "addr", addr, "version", Version, "config", *a.cfg)
 	if banner != nil {
 		banner(addr)

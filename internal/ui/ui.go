@@ -21,6 +21,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 
 	"github.com/gdprd/gdprd/internal/i18n"
@@ -70,11 +71,20 @@ func New(o Options) (*UI, error) {
 	}
 	funcs := template.FuncMap{"asset": u.assets.URL}
 	err = fs.WalkDir(templateFiles, "templates", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || p == "templates/layout.html" {
+		if err != nil || d.IsDir() || p == "templates/layout.html" || strings.HasSuffix(p, ".partial.html") {
 			return err
 		}
 		name := strings.TrimSuffix(strings.TrimPrefix(p, "templates/"), ".html")
-		t, err := template.New(name).Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", p)
+		// Files named *.partial.html are shared by the pages of their
+		// directory (the console's navigation). (go:embed leaves out
+		// files whose names start with "_".)
+		files := []string{"templates/layout.html", p}
+		partials, err := fs.Glob(templateFiles, path.Dir(p)+"/*.partial.html")
+		if err != nil {
+			return err
+		}
+		files = append(files, partials...)
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFiles, files...)
 		if err != nil {
 			return fmt.Errorf("ui: template %s: %w", name, err)
 		}

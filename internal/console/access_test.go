@@ -1,0 +1,144 @@
+package console_test
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gdprd/gdprd/internal/auth"
+	"github.com/gdprd/gdprd/internal/console"
+	"github.com/gdprd/gdprd/internal/sqlstore"
+	"github.com/gdprd/gdprd/internal/sqlstore/sqltest"
+)
+
+// expectedAccess is the test's own copy of who may use each signed-in
+// route, written independently of the route table: a route added to the
+// table without an entry here, or a table entry that grants more than
+// this, fails the test.
+var expectedAccess = map[string][]auth.Role{
+	"GET /console/{$}":                 auth.AllRoles,
+	"GET /console/stepup":              auth.AllRoles,
+	"POST /console/stepup":             auth.AllRoles,
+	"POST /console/signout":            auth.AllRoles,
+	"POST /console/signout/everywhere": auth.AllRoles,
+	"GET /console/staff":               {auth.RoleOwner},
+	"POST /console/staff":              {auth.RoleOwner},
+	"POST /console/staff/{id}/role":    {auth.RoleOwner},
+}
+
+// TestRouteRoleMatrix enumerates every console route from the route table
+// and calls it as anonymous, as a half-signed-in session and as each role
+// (with a fresh second factor, so only the role decides): 0 unauthorised
+// successes, and no write when refused.
+func TestRouteRoleMatrix(t *testing.T) {
+	e := newEnv(t, envOptions{engine: sqlstore.SQLite})
+	members := map[auth.Role]member{}
+	for _, r := range auth.AllRoles {
+		members[r] = e.enrolled(t, string(r)+"@example.org", r)
+	}
+	target := e.enrolled(t, "target@example.org", auth.RoleSupport)
+	routes := e.srv.Routes()
+	if len(routes) < 15 {
+		t.Fatalf("route table has %d routes", len(routes))
+	}
+	form := url.Values{"email": {"new-person@example.org"}, "role": {"auditor"}, "code": {"000000"}, "token": {"x"}, "next": {"/console/"}}
+	unauthorised := 0
+	for _, rt := range routes {
+		method, path, _ := strings.Cut(rt.Pattern, " ")
+		path = strings.NewReplacer("{$}", "", "{id}", target.id, "{token}", "some-token").Replace(path)
+		call := func(c *client) answer {
+			if method == http.MethodPost {
+				return c.post(path, form)
+			}
+			return c.get(path)
+		}
+		if rt.Stage != console.StageSignedIn {
+			continue
+		}
+		t.Run(rt.Pattern, func(t *testing.T) {
+			before := e.count(t, "SELECT COUNT(*) FROM staff")
+			// Anonymous and half-signed-in visitors are sent to sign in.
+			if a := call(e.client(t)); a.status != http.StatusSeeOther || a.header.Get("Location") != "/console/signin" {
+				t.Errorf("anonymous: %d %s", a.status, a.header.Get("Location"))
+				unauthorised++
+			}
+			half := e.client(t)
+			half.cookie, _ = e.sessions.Create(t.Context(), auth.NewSession{Kind: auth.SessionStaff, Principal: members[auth.RoleOwner].id, Level: auth.LevelPassword})
+			if a := call(half); a.status != http.StatusSeeOther || a.header.Get("Location") != "/console/signin/code" {
+				t.Errorf("second factor pending: %d %s", a.status, a.header.Get("Location"))
+				unauthorised++
+			}
+			for _, role := range auth.AllRoles {
+				c := e.client(t)
+				c.cookie = e.session(t, members[role].id, true)
+				a := call(c)
+				want, ok := expectedAccess[rt.Pattern]
+				if !ok {
+					t.Fatalf("route %s has no entry in the expected access table", rt.Pattern)
+				}
+				allowed := slices.Contains(want, role)
+				switch {
+				case allowed && (a.status == http.StatusForbidden || a.status >= 500):
+					t.Errorf("%s: status %d on a route it may use", role, a.status)
+				case !allowed && a.status != http.StatusForbidden:
+					t.Errorf("%s: status %d on a route it may not use", role, a.status)
+					unauthorised++
+				}
+			}
+			if e.count(t, "SELECT COUNT(*) FROM staff") > before+1 {
+				t.Error("more than the owner's one creation happened")
+			}
+		})
+	}
+	if unauthorised != 0 {
+		t.Fatalf("%d unauthorised successes", unauthorised)
+	}
+	// Refused writes wrote nothing: only the owner created people (one per
+	// run of the create route) and changed the target's role.
+	if n := e.count(t, "SELECT COUNT(*) FROM staff WHERE id NOT IN ($1, $2, $3, $4, $5)",
+		members[auth.RoleOwner].id, members[auth.RoleDPO].id, members[auth.RoleSupport].id, members[auth.RoleAuditor].id, target.id); n != 1 {
+		t.Fatalf("%d staff created by the matrix, want 1 (the owner's)", n)
+	}
+	var creators int
+	creators = e.count(t, "SELECT COUNT(*) FROM audit_events WHERE action = 'staff.create' AND actor = $1", "staff:"+members[auth.RoleOwner].id)
+	if creators != 1 {
+		t.Fatalf("owner creations audited: %d", creators)
+	}
+}
+
+// TestConsoleNeeds2FA: an enrolment session (password chosen, TOTP not
+// confirmed) reaches none of the console's pages.
+func TestConsoleNeeds2FA(t *testing.T) {
+	sqltest.Each(t, func(t *testing.T, eng sqlstore.Engine) {
+		e := newEnv(t, envOptions{engine: eng})
+		_, token, err := e.staff.Create(t.Context(), "new@example.org", auth.RoleOwner, "operator:test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := e.client(t)
+		if a := c.get("/console/enrol/" + token); a.status != 200 || !strings.Contains(a.body, `value="`+token+`"`) {
+			t.Fatalf("link page: %d", a.status)
+		}
+		if a := c.post("/console/enrol/start", url.Values{"token": {token}}); a.status != http.StatusSeeOther {
+			t.Fatalf("start: %d", a.status)
+		}
+		if a := c.post("/console/enrol/password", url.Values{"password": {testPassword}, "password2": {testPassword}}); a.status != http.StatusSeeOther {
+			t.Fatalf("password: %d %s", a.status, a.body)
+		}
+		for _, p := range []string{"/console/", "/console/staff"} {
+			if a := c.get(p); a.status != http.StatusSeeOther || a.header.Get("Location") != "/console/enrol" {
+				t.Errorf("%s before 2FA: %d %s", p, a.status, a.header.Get("Location"))
+			}
+		}
+		// Nor can the account sign in: it is not enrolled.
+		if a := e.client(t).post("/console/signin", url.Values{"email": {"new@example.org"}, "password": {testPassword}}); a.status != http.StatusOK || !strings.Contains(a.body, "not correct") {
+			t.Errorf("sign-in before 2FA: %d", a.status)
+		}
+		// A used link does not work twice.
+		if a := e.client(t).post("/console/enrol/start", url.Values{"token": {token}}); a.status != http.StatusGone {
+			t.Errorf("reused link: %d", a.status)
+		}
+	})
+}

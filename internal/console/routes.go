@@ -1,0 +1,62 @@
+package console
+
+import (
+	"net/http"
+
+	"github.com/gdprd/gdprd/internal/auth"
+)
+
+// Stage is how far a visitor must have got to use a route.
+type Stage int
+
+const (
+	StagePublic   Stage = iota // anyone (sign-in, enrolment links)
+	StagePending               // first factor given, second factor pending
+	StageEnrol                 // enrolling after opening a link
+	StageSignedIn              // both factors; Roles decide
+)
+
+// Route is one console route: its pattern, who may use it and whether it
+// needs a second factor given within FreshFor.
+type Route struct {
+	Pattern string
+	Stage   Stage
+	Roles   []auth.Role // StageSignedIn only
+	Fresh   bool
+	handle  func(s *Server, w http.ResponseWriter, r *http.Request, q *request) error
+}
+
+var (
+	everyone = []auth.Role{auth.RoleOwner, auth.RoleDPO, auth.RoleSupport, auth.RoleAuditor}
+	owners   = []auth.Role{auth.RoleOwner}
+)
+
+// routes is the one table of console routes and the roles allowed on
+// each. The auditor is read-only: it appears on no route that changes
+// anything but its own session.
+func (s *Server) routes() []Route {
+	return []Route{
+		{Pattern: "GET " + Prefix + "signin", Stage: StagePublic, handle: (*Server).signinForm},
+		{Pattern: "POST " + Prefix + "signin", Stage: StagePublic, handle: (*Server).signin},
+		{Pattern: "GET " + Prefix + "signin/code", Stage: StagePending, handle: (*Server).codeForm},
+		{Pattern: "POST " + Prefix + "signin/code", Stage: StagePending, handle: (*Server).code},
+		{Pattern: "GET " + Prefix + "enrol/{token}", Stage: StagePublic, handle: (*Server).enrolLink},
+		{Pattern: "POST " + Prefix + "enrol/start", Stage: StagePublic, handle: (*Server).enrolStart},
+		{Pattern: "GET " + Prefix + "enrol", Stage: StageEnrol, handle: (*Server).enrolForm},
+		{Pattern: "POST " + Prefix + "enrol/password", Stage: StageEnrol, handle: (*Server).enrolPassword},
+		{Pattern: "GET " + Prefix + "enrol/qr.png", Stage: StageEnrol, handle: (*Server).enrolQR},
+		{Pattern: "POST " + Prefix + "enrol/totp", Stage: StageEnrol, handle: (*Server).enrolTOTP},
+		{Pattern: "GET " + Prefix + "{$}", Stage: StageSignedIn, Roles: everyone, handle: (*Server).dashboard},
+		{Pattern: "GET " + Prefix + "stepup", Stage: StageSignedIn, Roles: everyone, handle: (*Server).stepUpForm},
+		{Pattern: "POST " + Prefix + "stepup", Stage: StageSignedIn, Roles: everyone, handle: (*Server).stepUp},
+		{Pattern: "POST " + Prefix + "signout", Stage: StageSignedIn, Roles: everyone, handle: (*Server).signout},
+		{Pattern: "POST " + Prefix + "signout/everywhere", Stage: StageSignedIn, Roles: everyone, handle: (*Server).signoutEverywhere},
+		{Pattern: "GET " + Prefix + "staff", Stage: StageSignedIn, Roles: owners, handle: (*Server).staffList},
+		{Pattern: "POST " + Prefix + "staff", Stage: StageSignedIn, Roles: owners, Fresh: true, handle: (*Server).staffCreate},
+		{Pattern: "POST " + Prefix + "staff/{id}/role", Stage: StageSignedIn, Roles: owners, Fresh: true, handle: (*Server).staffRole},
+	}
+}
+
+// Routes returns the route table (for the route × role matrix test and
+// documentation).
+func (s *Server) Routes() []Route { return s.routes() }

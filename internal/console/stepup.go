@@ -1,0 +1,63 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gdprd/gdprd/internal/auth"
+)
+
+type stepUpPage struct {
+	Nav   nav
+	Next  string
+	Error string
+}
+
+// safeNext keeps a return address inside the console (no open redirect).
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, Prefix) || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return Prefix
+	}
+	return next
+}
+
+// stepUpPrompt asks for a second factor again before a sensitive action.
+func (s *Server) stepUpPrompt(w http.ResponseWriter, r *http.Request, q *request, errMsg string) {
+	next := r.URL.Path
+	if r.Method != http.MethodGet {
+		next = Prefix + "staff" // the page whose forms need a fresh factor
+	}
+	if err := s.render(w, http.StatusOK, "stepup", q, q.page.L.T("console.stepup.title"),
+		stepUpPage{Nav: q.nav(""), Next: safeNext(next), Error: errMsg}); err != nil {
+		s.fail(w, r, err)
+	}
+}
+
+func (s *Server) stepUpForm(w http.ResponseWriter, r *http.Request, q *request) error {
+	return s.render(w, http.StatusOK, "stepup", q, q.page.L.T("console.stepup.title"),
+		stepUpPage{Nav: q.nav(""), Next: safeNext(r.URL.Query().Get("next"))})
+}
+
+// stepUp checks a second factor and records it as fresh, with a new
+// session id (a privilege change).
+func (s *Server) stepUp(w http.ResponseWriter, r *http.Request, q *request) error {
+	err := s.staff.SignInCode(r.Context(), q.member.ID, r.PostFormValue("code"), attempt(r))
+	var rl *auth.RateLimitError
+	switch {
+	case errors.As(err, &rl):
+		return s.rateLimited(w, q, rl)
+	case errors.Is(err, auth.ErrSignIn):
+		return s.render(w, http.StatusOK, "stepup", q, q.page.L.T("console.stepup.title"),
+			stepUpPage{Nav: q.nav(""), Next: safeNext(r.PostFormValue("next")), Error: q.page.L.T("console.code.failed")})
+	case err != nil:
+		return err
+	}
+	token, err := s.sessions.Rotate(r.Context(), q.sess, auth.LevelMFA, true)
+	if err != nil {
+		return err
+	}
+	startSession(w, token)
+	s.redirect(w, r, safeNext(r.PostFormValue("next")))
+	return nil
+}
