@@ -18,9 +18,9 @@ import (
 
 	"github.com/gdprd/gdprd/docs"
 	"github.com/gdprd/gdprd/internal/api"
+	"github.com/gdprd/gdprd/internal/console"
 	"github.com/gdprd/gdprd/internal/download"
 	"github.com/gdprd/gdprd/internal/export"
-	"github.com/gdprd/gdprd/internal/console"
 	"github.com/gdprd/gdprd/internal/keys"
 	"github.com/gdprd/gdprd/internal/policies"
 	"github.com/gdprd/gdprd/internal/receipt"
