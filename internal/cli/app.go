@@ -64,6 +64,7 @@ type app struct {
 	widget   *widget.Widget
 	staff    *auth.Staff
 	sessions *auth.Sessions
+	demoHost *demoHost // only under `gdprd demo`
 }
 
 // openApp loads the master key and opens (and migrates) both stores, for

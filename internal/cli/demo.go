@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/gdprd/gdprd/internal/auth"
+	"github.com/gdprd/gdprd/internal/console"
 	"github.com/gdprd/gdprd/internal/keys"
 	"github.com/gdprd/gdprd/internal/vault"
 )
@@ -27,6 +28,11 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 	out := newBufferedLog(env.Stderr)
 	defer out.Close()
 	log := newLogger(out, cfg)
+	ln, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	a, err := openServer(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -37,6 +43,7 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	seeded := 0
+	var enrol string // the demo owner's console enrolment link, first run only
 	if n == 0 {
 		if seeded, err = seedDemo(ctx, a.vault); err != nil {
 			return fmt.Errorf("seed demo data: %w", err)
@@ -44,14 +51,25 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 		if err := seedDemoConsent(ctx, a.consent); err != nil {
 			return fmt.Errorf("seed demo purposes and notices: %w", err)
 		}
+		_, token, err := a.staff.Create(ctx, "owner@printfarm.example", auth.RoleOwner, "operator:demo")
+		if err != nil {
+			return fmt.Errorf("seed demo owner: %w", err)
+		}
+		enrol = console.EnrolURL(strings.TrimSuffix(cfg.PublicURL, "/"), token)
 	}
+	// The demo plays the host application too, with its own hand-off key.
+	_, secret, err := a.handoff.CreateHS256(ctx, "printfarm", "operator:demo")
+	if err != nil {
+		return fmt.Errorf("demo hand-off key: %w", err)
+	}
+	a.demoHost = newDemoHost("printfarm", cfg.PublicURL, secret)
 	_, key, err := a.apiKeys.Create(ctx, auth.NewKey{
 		Name: "demo", Scopes: auth.AllScopes, Purpose: "service-delivery", Rate: auth.DefaultRate, Actor: "operator:demo",
 	})
 	if err != nil {
 		return err
 	}
-	return a.serve(ctx, env, func(addr string) {
+	return a.serve(ctx, env, ln, func(addr string) {
 		base := "http://" + addr
 		w := env.Stdout
 		fmt.Fprintf(w, "\ngdprd demo is running: PrintFarm Cloud, a 3D-printing service (%d people", n+seeded)
@@ -60,8 +78,15 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 		}
 		fmt.Fprintf(w, ")\n\n  API         %s/api/v1   (contract: %s/api/v1/openapi.json)\n", base, base)
 		fmt.Fprintf(w, "  policies    %s/policies/   (published notices with history and diffs)\n", base)
+		fmt.Fprintf(w, "  host app    %s/demo/   (the consent widget, and \"Manage my privacy\" links into the portal)\n", base)
+		fmt.Fprintf(w, "  console     %s/console/\n", base)
 		fmt.Fprintf(w, "  health      %s/healthz   %s/readyz   %s/metrics\n", base, base, base)
 		fmt.Fprintf(w, "  data        %s (master key %s)\n\n", cfg.DataDir, cfg.MasterKeyFile)
+		if enrol != "" {
+			fmt.Fprintf(w, "Console owner owner@printfarm.example: set a password and TOTP within 24 h at\n\n  %s\n\n", enrol)
+		} else {
+			fmt.Fprintf(w, "Console: `gdprd admin create --data %s --email E --role owner` prints an enrolment link.\n\n", cfg.DataDir)
+		}
 		fmt.Fprintf(w, "A demo API key with every scope (shown once):\n\n  export GDPRD_KEY=%s\n\nTry:\n", key)
 		fmt.Fprintf(w, "  curl -s -H \"Authorization: Bearer $GDPRD_KEY\" -H 'Content-Type: application/json' \\\n     -d '{\"email\":\"ada.lovelace@example.org\"}' %s/api/v1/subjects/lookup\n", base)
 		fmt.Fprintf(w, "  curl -s -H \"Authorization: Bearer $GDPRD_KEY\" -H 'Content-Type: application/json' \\\n     -d '{\"email\":\"new.person@example.org\",\"data\":{\"contact\":{\"name\":\"New Person\"}}}' %s/api/v1/subjects\n", base)
@@ -127,7 +152,7 @@ func seedDemo(ctx context.Context, v *vault.Vault) (int, error) {
 			phone = fmt.Sprintf("+49 30 %d", 1000000+rng.IntN(8999999))
 		}
 		if _, err := v.Create(ctx, actor, vault.NewSubject{
-			ExternalID: fmt.Sprintf("pf-user-%04d", 1000+i), Email: email, Phone: phone, Data: raw,
+			ExternalID: demoExternalID(i), Email: email, Phone: phone, Data: raw,
 		}); err != nil {
 			return i, err
 		}
@@ -140,3 +165,6 @@ func ascii(s string) string {
 	r := strings.NewReplacer("é", "e", "ü", "u", "í", "i", "ø", "o", "ö", "o", "ä", "a")
 	return strings.ReplaceAll(r.Replace(s), " ", "")
 }
+
+// demoExternalID is the host application's id of demo customer i.
+func demoExternalID(i int) string { return fmt.Sprintf("pf-user-%04d", 1000+i) }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gdprd/gdprd/docs"
 	"github.com/gdprd/gdprd/internal/api"
+	"github.com/gdprd/gdprd/internal/config"
 	"github.com/gdprd/gdprd/internal/console"
 	"github.com/gdprd/gdprd/internal/download"
 	"github.com/gdprd/gdprd/internal/export"
@@ -36,12 +37,34 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	out := newBufferedLog(env.Stderr)
 	defer out.Close()
 	log := newLogger(out, cfg)
+	ln, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	a, err := openServer(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	return a.serve(ctx, env, nil)
+	return a.serve(ctx, env, ln, nil)
+}
+
+// listen opens the server's socket before anything else, so that a
+// public URL defaulted from a ":0" address (tests, `demo --addr :0`) names
+// the real port before any part of the app copies it (hand-off audience,
+// receipt links, mail links).
+func listen(cfg *config.Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	if base, ok := strings.CutSuffix(cfg.PublicURL, ":0"); ok {
+		if _, port, err := net.SplitHostPort(ln.Addr().String()); err == nil {
+			cfg.PublicURL = base + ":" + port
+		}
+	}
+	return ln, nil
 }
 
 // handler is the whole HTTP surface: the API on its own mux and chain, and
@@ -64,6 +87,9 @@ func (a *app) handler(reg *prometheus.Registry) http.Handler {
 	}
 	root.Handle(console.Prefix, console.New(console.Options{Staff: a.staff, Sessions: a.sessions, UI: site, Log: a.log,
 		Clock: a.now, PublicURL: a.cfg.PublicURL}).Handler(m))
+	if a.demoHost != nil {
+		root.Handle(demoHostPrefix, web.Browser(a.log, m)(a.demoHost))
+	}
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
@@ -110,7 +136,7 @@ func (a *app) metricsAllowed(r *http.Request) bool {
 
 // serve listens until ctx ends or SIGINT/SIGTERM arrives, then drains
 // in-flight requests within the shutdown timeout.
-func (a *app) serve(ctx context.Context, env Env, banner func(addr string)) error {
+func (a *app) serve(ctx context.Context, env Env, ln net.Listener, banner func(addr string)) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	reg := prometheus.NewRegistry()
@@ -130,17 +156,7 @@ func (a *app) serve(ctx context.Context, env Env, banner func(addr string)) erro
 			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 		}}
 	}
-	ln, err := net.Listen("tcp", a.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
-	}
 	addr := ln.Addr().String()
-	// A public URL defaulted from a ":0" address names the port only now.
-	if base, ok := strings.CutSuffix(a.cfg.PublicURL, ":0"); ok {
-		if _, port, err := net.SplitHostPort(addr); err == nil {
-			a.cfg.PublicURL = base + ":" + port
-		}
-	}
 	srv.Handler = a.handler(reg)
 	a.log.Info("gdprd listening", "addr", addr, "version", Version, "config", *a.cfg)
 	if banner != nil {
