@@ -23,6 +23,7 @@ import (
 	"github.com/gdprd/gdprd/internal/export"
 	"github.com/gdprd/gdprd/internal/keys"
 	"github.com/gdprd/gdprd/internal/policies"
+	"github.com/gdprd/gdprd/internal/portal"
 	"github.com/gdprd/gdprd/internal/receipt"
 	"github.com/gdprd/gdprd/internal/ui"
 	"github.com/gdprd/gdprd/internal/web"
@@ -46,7 +47,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 
 // handler is the whole HTTP surface: the API on its own mux and chain, and
 // the operator endpoints.
-func (a *app) handler(reg *prometheus.Registry) http.Handler {
+func (a *app) handler(reg *prometheus.Registry) (http.Handler, error) {
 	m := web.NewMetrics(reg)
 	srv := &api.Server{Vault: a.vault, Consent: a.consent, Widget: a.widget, APIKeys: a.apiKeys, Requests: a.dsr, Exports: a.exports,
 		PublicURL: a.cfg.PublicURL, Log: a.log, Spec: docs.OpenAPI, ConsentMetrics: api.NewConsentMetrics(reg),
@@ -64,6 +65,13 @@ func (a *app) handler(reg *prometheus.Registry) http.Handler {
 	}
 	root.Handle(console.Prefix, console.New(console.Options{Staff: a.staff, Sessions: a.sessions, UI: site, Log: a.log,
 		Clock: a.now, PublicURL: a.cfg.PublicURL}).Handler(m))
+	pt, err := portal.New(portal.Options{DB: a.db, Audit: a.audit, Keyring: a.keyring, Sessions: a.sessions,
+		Handoff: a.handoff, Codes: a.codes, Consent: a.consent, Receipts: a.consentReceipts, Exports: a.exports,
+		UI: site, Log: a.log, Clock: a.now})
+	if err != nil {
+		return nil, err
+	}
+	root.Handle(portal.Prefix, pt.Handler(m))
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
@@ -90,7 +98,7 @@ func (a *app) handler(reg *prometheus.Registry) http.Handler {
 		}
 		metrics.ServeHTTP(w, r)
 	})
-	return root
+	return root, nil
 }
 
 // metricsAllowed admits the bearer token when one is configured, and
@@ -141,7 +149,10 @@ func (a *app) serve(ctx context.Context, env Env, banner func(addr string)) erro
 			a.cfg.PublicURL = base + ":" + port
 		}
 	}
-	srv.Handler = a.handler(reg)
+	if srv.Handler, err = a.handler(reg); err != nil {
+		ln.Close()
+		return err
+	}
 	a.log.Info("gdprd listening", "addr", addr, "version", Version, "config", *a.cfg)
 	if banner != nil {
 		banner(addr)
