@@ -146,4 +146,3 @@ func text(m map[string]string, lang string) string {
 	}
 	return ""
 }
-

@@ -63,6 +63,7 @@ type env struct {
 	sealer  *mail.KeySealer
 	secret  string // the HS256 hand-off secret of app "shop"
 	url     string
+	srv     *portal.Server
 }
 
 var dpo = consent.Actor{Name: "staff:dpo", Purpose: "consent"}
@@ -135,7 +136,7 @@ func newEnv(t *testing.T, e sqlstore.Engine, signInRate int) *env {
 	}
 	hs := httptest.NewServer(srv.Handler(nil))
 	t.Cleanup(hs.Close)
-	en.url = hs.URL
+	en.url, en.srv = hs.URL, srv
 	return en
 }
 
@@ -295,7 +296,9 @@ type client struct {
 	header http.Header
 }
 
-func (en *env) client(t testing.TB) *client { return &client{t: t, base: en.url, header: http.Header{}} }
+func (en *env) client(t testing.TB) *client {
+	return &client{t: t, base: en.url, header: http.Header{}}
+}
 
 type answer struct {
 	status int

@@ -42,8 +42,11 @@ func TestHandoffSignIn(t *testing.T) {
 		forged := en.token(t, "u-1", nil)
 		forged = forged[:len(forged)-3] + "AAA"
 		for name, tok := range map[string]string{
-			"replayed":       good,
-			"expired":        en.token(t, "u-1", func(c *jwt.Claims) { c.IssuedAt = jwt.NewNumericDate(en.clock.Now().Add(-10 * time.Minute)); c.Expiry = jwt.NewNumericDate(en.clock.Now().Add(-6 * time.Minute)) }),
+			"replayed": good,
+			"expired": en.token(t, "u-1", func(c *jwt.Claims) {
+				c.IssuedAt = jwt.NewNumericDate(en.clock.Now().Add(-10 * time.Minute))
+				c.Expiry = jwt.NewNumericDate(en.clock.Now().Add(-6 * time.Minute))
+			}),
 			"forged":         forged,
 			"wrong audience": en.token(t, "u-1", func(c *jwt.Claims) { c.Audience = jwt.Audience{"https://evil.example/privacy"} }),
 			"unknown person": en.token(t, "u-404", nil),
@@ -92,7 +95,9 @@ func TestEmailCodeSignIn(t *testing.T) {
 		if known.status != http.StatusOK || unknown.status != http.StatusOK {
 			t.Fatalf("code request: %d / %d", known.status, unknown.status)
 		}
-		strip := func(s string) string { return strings.NewReplacer("ada@example.org", "", "nobody@example.org", "").Replace(s) }
+		strip := func(s string) string {
+			return strings.NewReplacer("ada@example.org", "", "nobody@example.org", "").Replace(s)
+		}
 		if strip(known.body) != strip(unknown.body) {
 			t.Fatal("the code page differs between a known and an unknown address")
 		}
@@ -154,7 +159,9 @@ func TestSignInRateLimit(t *testing.T) {
 	for _, try := range []func() answer{
 		func() answer { return c.get("/privacy/handoff?token=x") },
 		func() answer { return c.post("/privacy/signin", url.Values{"email": {"a@example.org"}}) },
-		func() answer { return c.post("/privacy/signin/code", url.Values{"email": {"a@example.org"}, "code": {"123456"}}) },
+		func() answer {
+			return c.post("/privacy/signin/code", url.Values{"email": {"a@example.org"}, "code": {"123456"}})
+		},
 	} {
 		a := try()
 		if a.status != http.StatusTooManyRequests || a.header.Get("Retry-After") == "" || a.header.Get("RateLimit-Policy") == "" {
