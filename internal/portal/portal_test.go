@@ -83,7 +83,11 @@ func TestExportDownload(t *testing.T) {
 		if !strings.Contains(files["categories/contact.csv"], "Ada Lovelace") || strings.Contains(a.body, "Bob Other") {
 			t.Fatal("the package is not the signed-in person's")
 		}
-		var doc struct{ Subject struct{ ExternalID string `json:"external_id"` } }
+		var doc struct {
+			Subject struct {
+				ExternalID string `json:"external_id"`
+			}
+		}
 		if err := json.Unmarshal([]byte(files["data.json"]), &doc); err != nil || doc.Subject.ExternalID != "u-1" {
 			t.Fatalf("data.json subject %+v (%v)", doc.Subject, err)
 		}
@@ -100,8 +104,10 @@ func TestExportDownload(t *testing.T) {
 }
 
 var (
-	grantForm  = regexp.MustCompile(`action="/privacy/choices/newsletter">\s*<input type="hidden" name="notice_version" value="(\d+)">\s*<input type="hidden" name="notice_sha256" value="([0-9a-f]+)">\s*<button type="submit" name="action" value="(\w+)"`)
-	stateOf    = func(body, slug string) string { return regexp.MustCompile(`(?s)id="purpose-`+slug+`".*?data-state="([a-z-]+)"`).FindStringSubmatch(body)[1] }
+	grantForm = regexp.MustCompile(`action="/privacy/choices/newsletter">\s*<input type="hidden" name="notice_version" value="(\d+)">\s*<input type="hidden" name="notice_sha256" value="([0-9a-f]+)">\s*<button type="submit" name="action" value="(\w+)"`)
+	stateOf   = func(body, slug string) string {
+		return regexp.MustCompile(`(?s)id="purpose-` + slug + `".*?data-state="([a-z-]+)"`).FindStringSubmatch(body)[1]
+	}
 	receiptRef = regexp.MustCompile(`href="/privacy/receipts/(cr_[a-z0-9]+)"`)
 )
 
