@@ -131,10 +131,11 @@ func gdprd(t *testing.T, args ...string) string {
 // demo runs `gdprd demo` (PrintFarm Cloud's people, purposes and notices)
 // on a free port until the test ends; it returns the base URL on
 // localhost and the demo API key it printed.
-func demo(t *testing.T, args ...string) (base, key string) {
+func demo(t *testing.T, args ...string) (base, key string, log *syncBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	log, out := &syncBuffer{}, &syncBuffer{}
+	log = &syncBuffer{}
+	out := &syncBuffer{}
 	ready := make(chan string, 1)
 	done := make(chan int, 1)
 	go func() {
@@ -166,7 +167,7 @@ func demo(t *testing.T, args ...string) (base, key string) {
 	if m == nil {
 		t.Fatalf("no API key in the demo output:\n%s", out.String())
 	}
-	return base, m[1]
+	return base, m[1], log
 }
 
 // api calls the API with the demo key and decodes the JSON answer.
@@ -231,7 +232,7 @@ func TestJourneyPortal(t *testing.T) {
 	const publicURL = "http://privacy.test"
 	gdprd(t, "keys", "init", "--data", dir)
 	secret := strings.TrimSpace(gdprd(t, "handoff", "create", "--data", dir, "--public-url", publicURL, "--app", "printfarm", "--alg", "hs256"))
-	base, key := demo(t, "--data", dir, "--public-url", publicURL, "--smtp-url", "smtp://"+smtpAddr+"?starttls=opportunistic")
+	base, key, log := demo(t, "--data", dir, "--public-url", publicURL, "--smtp-url", "smtp://"+smtpAddr+"?starttls=opportunistic")
 	// A legitimate-interest direct-marketing purpose, through the API.
 	if st := api(t, base, key, "POST", "/purposes", map[string]any{
 		"slug": "postal-offers", "names": map[string]string{"en": "Offers by post", "de": "Angebote per Post"},
@@ -464,6 +465,10 @@ func TestJourneyPortal(t *testing.T) {
 	other.Screenshot(t, shots, "handoff-refused")
 	if slices.Contains(other.Cookies(t, base), "__Host-gdprd-session") {
 		t.Fatal("a replayed token left a session cookie")
+	}
+
+	if strings.Contains(log.String(), tok[len(tok)-20:]) {
+		t.Error("the hand-off token reached the server log")
 	}
 
 	// Without JavaScript the sign-in works too.
