@@ -288,10 +288,11 @@ func (s *Server) rateLimited(w http.ResponseWriter, r *http.Request, q *request,
 	}
 }
 
-// auditSubject appends one audit event about the signed-in person.
-func (s *Server) auditSubject(ctx context.Context, subjectID, action, result string) error {
+// auditSubject appends one audit event about the signed-in person, done
+// by that person under purpose.
+func (s *Server) auditSubject(ctx context.Context, subjectID, action, purpose, result string) error {
 	return s.db.Write(ctx, func(tx *sqlstore.Tx) error {
-		_, err := s.audit.Append(ctx, tx, audit.Event{Actor: "subject:" + subjectID, Action: action, Purpose: "security",
+		_, err := s.audit.Append(ctx, tx, audit.Event{Actor: "subject:" + subjectID, Action: action, Purpose: purpose,
 			Target: s.kr.AuditTarget("subject", subjectID), Result: result})
 		return err
 	})

@@ -47,6 +47,9 @@ func TestMyData(t *testing.T) {
 		if err != nil || n != 1 {
 			t.Fatalf("%d audited reads (%v)", n, err)
 		}
+		if got := en.results(t, "export.build"); len(got) != 0 {
+			t.Fatalf("viewing My data audited an export: %v", got)
+		}
 	})
 }
 

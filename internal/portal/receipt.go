@@ -17,7 +17,7 @@ func (s *Server) receipt(w http.ResponseWriter, r *http.Request, q *request) err
 	if err != nil {
 		return err
 	}
-	if err := s.auditSubject(r.Context(), q.subject(), "consent.receipt.download", "ok"); err != nil {
+	if err := s.auditSubject(r.Context(), q.subject(), "consent.receipt.download", "consent", "ok"); err != nil {
 		return err
 	}
 	b, err := json.MarshalIndent(rc, "", "  ")

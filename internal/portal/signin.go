@@ -92,7 +92,7 @@ func (s *Server) signout(w http.ResponseWriter, r *http.Request, q *request) err
 	if err := s.sessions.End(r.Context(), q.sess); err != nil {
 		return err
 	}
-	if err := s.auditSubject(r.Context(), q.subject(), "subject.signout", "ok"); err != nil {
+	if err := s.auditSubject(r.Context(), q.subject(), "subject.signout", "security", "ok"); err != nil {
 		return err
 	}
 	web.ClearSessionCookie(w)
