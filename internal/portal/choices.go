@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/gdprd/gdprd/internal/consent"
+	"github.com/gdprd/gdprd/internal/errcode"
 )
 
 // choicesPage is "Privacy choices": every purpose with its explanation and
@@ -56,6 +57,9 @@ func (s *Server) choices(w http.ResponseWriter, r *http.Request, q *request) err
 func (s *Server) renderChoices(w http.ResponseWriter, r *http.Request, q *request, status int, done, fail string) error {
 	ctx := r.Context()
 	f, err := s.frame(ctx, q, "choices")
+	if errcode.Of(err) == errcode.NotFound {
+		return s.gone(w, r, q)
+	}
 	if err != nil {
 		return err
 	}

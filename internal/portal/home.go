@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"sort"
 
+	"github.com/gdprd/gdprd/internal/errcode"
 	"github.com/gdprd/gdprd/internal/export"
 	"github.com/gdprd/gdprd/internal/vault"
 )
@@ -36,6 +37,9 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request, q *request) error 
 
 func (s *Server) renderHome(w http.ResponseWriter, r *http.Request, q *request, status int, exportError string) error {
 	ov, err := s.exports.Overview(r.Context(), vault.Actor{Name: q.actor()}, q.subject())
+	if errcode.Of(err) == errcode.NotFound {
+		return s.gone(w, r, q)
+	}
 	if err != nil {
 		return err
 	}

@@ -313,3 +313,15 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, q *request
 	web.SetSessionCookie(w, token)
 	return nil
 }
+
+// gone ends the session of a person who no longer exists (their account
+// was erased while they were signed in) and sends the browser to the
+// sign-in page.
+func (s *Server) gone(w http.ResponseWriter, r *http.Request, q *request) error {
+	if err := s.sessions.End(r.Context(), q.sess); err != nil {
+		return err
+	}
+	web.ClearSessionCookie(w)
+	s.redirect(w, r, Prefix+"signin")
+	return nil
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/gdprd/gdprd/internal/consent"
 	"github.com/gdprd/gdprd/internal/sqlstore"
 	"github.com/gdprd/gdprd/internal/sqlstore/sqltest"
+	"github.com/gdprd/gdprd/internal/vault"
 )
 
 // TestCrossOriginPostRefused: a form posted from another site (what a CSRF
@@ -120,6 +121,27 @@ func TestRoutesTakeNoSubjectID(t *testing.T) {
 		}
 		if !rt.SignedIn && !public[rt.Pattern] {
 			t.Errorf("%s needs no session", rt.Pattern)
+		}
+	}
+}
+
+// TestErasedPersonSignedOut: when the person's account is erased while
+// they are signed in, the next page ends the session.
+func TestErasedPersonSignedOut(t *testing.T) {
+	en := newEnv(t, sqlstore.SQLite, 1000)
+	for i, path := range []string{"/privacy/", "/privacy/choices"} {
+		ext := "u-" + itoa(i)
+		id := en.person(t, ext, ext+"@example.org", map[string]string{"contact": `{"name":"Ada"}`})
+		c := en.handoffIn(t, ext)
+		if _, err := en.vault.Erase(t.Context(), vault.Actor{Name: "system", Purpose: "service-delivery"}, id); err != nil {
+			t.Fatal(err)
+		}
+		a := c.get(path)
+		if a.status != http.StatusSeeOther || a.header.Get("Location") != "/privacy/signin" || c.cookie != "" {
+			t.Fatalf("%s after erasure: %d %q", path, a.status, a.header.Get("Location"))
+		}
+		if n := en.count(t, "SELECT COUNT(*) FROM sessions WHERE principal = $1", id); n != 0 {
+			t.Fatalf("%d sessions left", n)
 		}
 	}
 }
