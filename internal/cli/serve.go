@@ -24,6 +24,7 @@ import (
 	"github.com/gdprd/gdprd/internal/export"
 	"github.com/gdprd/gdprd/internal/keys"
 	"github.com/gdprd/gdprd/internal/policies"
+	"github.com/gdprd/gdprd/internal/portal"
 	"github.com/gdprd/gdprd/internal/receipt"
 	"github.com/gdprd/gdprd/internal/ui"
 	"github.com/gdprd/gdprd/internal/web"
@@ -69,7 +70,7 @@ func listen(cfg *config.Config) (net.Listener, error) {
 
 // handler is the whole HTTP surface: the API on its own mux and chain, and
 // the operator endpoints.
-func (a *app) handler(reg *prometheus.Registry) http.Handler {
+func (a *app) handler(reg *prometheus.Registry) (http.Handler, error) {
 	m := web.NewMetrics(reg)
 	srv := &api.Server{Vault: a.vault, Consent: a.consent, Widget: a.widget, APIKeys: a.apiKeys, Requests: a.dsr, Exports: a.exports,
 		PublicURL: a.cfg.PublicURL, Log: a.log, Spec: docs.OpenAPI, ConsentMetrics: api.NewConsentMetrics(reg),
@@ -90,6 +91,13 @@ func (a *app) handler(reg *prometheus.Registry) http.Handler {
 	if a.demoHost != nil {
 		root.Handle(demoHostPrefix, web.Browser(a.log, m)(a.demoHost))
 	}
+	pt, err := portal.New(portal.Options{DB: a.db, Audit: a.audit, Keyring: a.keyring, Sessions: a.sessions,
+		Handoff: a.handoff, Codes: a.codes, Consent: a.consent, Receipts: a.consentReceipts, Exports: a.exports,
+		UI: site, Log: a.log, Clock: a.now})
+	if err != nil {
+		return nil, err
+	}
+	root.Handle(portal.Prefix, pt.Handler(m))
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
@@ -116,7 +124,7 @@ func (a *app) handler(reg *prometheus.Registry) http.Handler {
 		}
 		metrics.ServeHTTP(w, r)
 	})
-	return root
+	return root, nil
 }
 
 // metricsAllowed admits the bearer token when one is configured, and
@@ -157,7 +165,10 @@ func (a *app) serve(ctx context.Context, env Env, ln net.Listener, banner func(a
 		}}
 	}
 	addr := ln.Addr().String()
-	srv.Handler = a.handler(reg)
+	var err error
+	if srv.Handler, err = a.handler(reg); err != nil {
+		return err
+	}
 	a.log.Info("gdprd listening", "addr", addr, "version", Version, "config", *a.cfg)
 	if banner != nil {
 		banner(addr)
