@@ -117,7 +117,7 @@ func insertRows(ctx context.Context, tx *sqlstore.Tx, table string, rows [][]any
 		return nil
 	}
 	cols := len(rows[0])
-	per := max(1, min(500, 30000/cols))
+	per := max(1, min(40, 30000/cols))
 	for start := 0; start < len(rows); start += per {
 		chunk := rows[start:min(start+per, len(rows))]
 		var sb strings.Builder
