@@ -194,7 +194,7 @@ func (s *seeder) batch(ctx context.Context, first, end int) error {
 		profile, _ := json.Marshal(map[string]string{"language": "de", "plan": seedPlans[i%len(seedPlans)]})
 		ns = append(ns, vault.NewSubject{
 			Email: fmt.Sprintf("p%d.%s@bench.example.org", i, s.token),
-			Data:       map[string]json.RawMessage{"contact": contact, "profile": profile},
+			Data:  map[string]json.RawMessage{"contact": contact, "profile": profile},
 		})
 	}
 	ids, err := s.a.vault.CreateMany(ctx, vault.Actor{Name: "system", Purpose: "service-delivery"}, ns)
