@@ -98,9 +98,14 @@ func runBare(ctx context.Context, engine, target string, n, granted, erasures, w
 	}
 	res.StreamSeconds, res.StreamLines = time.Since(start).Seconds(), lines
 	var times []time.Duration
+	// Spread over the whole id range, as random subjects are: a prime step
+	// visits distinct ids unless it divides their number.
+	step := 7919
+	if len(ids)%step == 0 {
+		step = 7907
+	}
 	for i := range min(warmup+erasures, len(ids)) {
-		// Spread over the whole id range, as random subjects are.
-		id := ids[(i*7919)%len(ids)]
+		id := ids[(i*step)%len(ids)]
 		t := time.Now()
 		if err := bareErase(ctx, db, id); err != nil {
 			return res, fmt.Errorf("bare baseline: erase: %w", err)
