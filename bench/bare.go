@@ -39,7 +39,7 @@ type bareResult struct {
 	StreamLines   int     `json:"stream_lines"`
 }
 
-// bareDSN opens the baseline's database: a SQLite file with gdprd's
+// bareOpen opens the baseline's database: a SQLite file with gdprd's
 // pragmas, or the given PostgreSQL URL.
 func bareOpen(engine, target string) (*sql.DB, error) {
 	if engine == enginePostgres {

@@ -119,7 +119,7 @@ loop:
 			rep.Results = append(rep.Results, r)
 		}
 	}
-	rep.evaluate(cfg)
+	rep.evaluate()
 	rep.print(os.Stdout)
 	if cfg.jsonOut != "" {
 		b, _ := json.MarshalIndent(rep, "", "  ")
@@ -350,7 +350,7 @@ func (r *eraseReport) byEngine(engine string) []eraseResult {
 }
 
 // evaluate decides the targets per engine.
-func (r *eraseReport) evaluate(cfg config) {
+func (r *eraseReport) evaluate() {
 	for _, engine := range []string{engineSQLite, enginePostgres} {
 		rs := r.byEngine(engine)
 		if len(rs) == 0 {
@@ -391,7 +391,6 @@ func (r *eraseReport) evaluate(cfg config) {
 		}
 		r.Targets = append(r.Targets, t)
 	}
-	_ = cfg
 }
 
 func verdict(ok bool) string {

@@ -53,7 +53,7 @@ func TestEraseEvaluate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := &eraseReport{Results: tt.rs}
-			r.evaluate(config{})
+			r.evaluate()
 			var got []string
 			for _, tg := range r.Targets {
 				got = append(got, tg.Verdict)
@@ -70,7 +70,7 @@ func TestEraseEvaluate(t *testing.T) {
 	}
 	// An erasure that failed fails its target whatever the latency.
 	r := &eraseReport{Results: []eraseResult{{Engine: enginePostgres, Subjects: 10000, Erasures: 199, EraseP99ms: 3, EraseErrs: 1}}}
-	r.evaluate(config{})
+	r.evaluate()
 	if r.Targets[0].Verdict != "FAIL" {
 		t.Errorf("erasure with an error judged %s", r.Targets[0].Verdict)
 	}
