@@ -33,6 +33,13 @@ import (
 // The same work is then done by the bare baseline (bare.go) on the same
 // engine and N, and gdprd's figures are divided by it.
 //
+// Seeding is not timed, but it is the long part: every index of the
+// vault, the key store and the consent register has random keys, so its
+// cost grows faster than N. On the shared 2-core machine this was written
+// on (load average 10 to 17), 100,000 subjects took 100 to 190 s per
+// engine, and 1,000,000 had reached 100,000 after 5 minutes, so a
+// million-subject run needs an hour or more per engine.
+//
 // What the seeded database does not hold: widget visitors, e-mail sign-in
 // codes and objection decisions. Their subject_id columns (migrations
 // 0006, 0008, 0009) have no index, so the erasure's ON DELETE CASCADE
