@@ -25,9 +25,18 @@
 // figures, and non-zero only when a server cannot be built or started, or
 // dies during the run.
 //
+// Two other benchmarks replace the phases when asked for: -export N
+// measures the access package (export.go), and -erase-n measures the
+// erasure of one subject among N and the stream of the subjects who
+// allowed a purpose, on SQLite and, with -pg, on PostgreSQL, each against
+// a bare baseline of the same engine (erase.go, bare.go). None of them is
+// a test: `make test` runs only the harness's own unit tests.
+//
 // Usage (from the module root):
 //
 //	go run ./bench [-clients 1,16,64] [-ops 3000] [-only ceiling] [-json out.json]
+//	go run ./bench -export 20 [-fields 10000]
+//	go run ./bench -erase-n 10000,1000000 [-erasures 200] [-granted 0.25] [-pg postgres://user@host/db] [-json out.json]
 package main
 
 import (
@@ -68,6 +77,12 @@ type config struct {
 	headers  http.Header
 	export   int // downloads of the access package; > 0 runs that benchmark instead
 	fields   int // stored fields of the exported subject
+	// The erasure and stream benchmark (erase.go): subject counts; set,
+	// it runs instead of the load phases.
+	eraseN   []int
+	erasures int     // measured erasures per engine and count
+	granted  float64 // share of the seeded subjects that grant the purpose
+	pg       string  // a PostgreSQL server URL: also measure on PostgreSQL
 }
 
 // perClient is the number of operations each client runs per phase.
@@ -114,6 +129,11 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (databases and server logs)")
 	fs.IntVar(&cfg.export, "export", 0, "measure the access package instead: this many downloads (then again with 4 × -fields)")
 	fs.IntVar(&cfg.fields, "fields", 10000, "stored fields of the subject whose access package -export measures")
+	var eraseN string
+	fs.StringVar(&eraseN, "erase-n", "", "measure erasure and the consent stream instead, among these comma-separated subject counts (e.g. 10000,1000000), seeded by `gdprd bench-seed`")
+	fs.IntVar(&cfg.erasures, "erasures", 200, "with -erase-n: erasures measured per engine and subject count")
+	fs.Float64Var(&cfg.granted, "granted", 0.25, "with -erase-n: share of the subjects that granted the purpose the stream lists")
+	fs.StringVar(&cfg.pg, "pg", "", "with -erase-n: also measure on this PostgreSQL server (postgres://…; a fresh database is created and dropped per run)")
 	fs.Var(hdrs, "H", `extra "Name: value" header on every gdprd API request (repeatable)`)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -127,6 +147,25 @@ func parseFlags(args []string) (config, error) {
 			return cfg, fmt.Errorf("-clients: %q is not a client count from 1 to 999", f)
 		}
 		cfg.clients = append(cfg.clients, c)
+	}
+	for f := range strings.SplitSeq(eraseN, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < cfg.erasures+eraseWarmup || n > 100_000_000 {
+			return cfg, fmt.Errorf("-erase-n: %q is not a subject count from -erasures+%d to 100,000,000", f, eraseWarmup)
+		}
+		if len(cfg.eraseN) > 0 && n <= cfg.eraseN[len(cfg.eraseN)-1] {
+			return cfg, errors.New("-erase-n: list the subject counts in increasing order")
+		}
+		cfg.eraseN = append(cfg.eraseN, n)
+	}
+	if cfg.erasures < 1 || cfg.granted <= 0 || cfg.granted > 1 {
+		return cfg, errors.New("-erasures must be positive and -granted above 0 and at most 1")
+	}
+	if cfg.pg != "" && len(cfg.eraseN) == 0 {
+		return cfg, errors.New("-pg needs -erase-n")
 	}
 	if cfg.n <= 0 && cfg.ops <= 0 {
 		return cfg, errors.New("-ops or -n must be positive")
@@ -184,12 +223,22 @@ func run(cfg config) int {
 		}
 	}()
 
+	if (len(cfg.eraseN) > 0 || cfg.export > 0) && cfg.only == "" {
+		cfg.only = kindGdprd // those benchmarks have their own baselines, not the ceiling
+	}
 	bins, err := buildAll(ctx, cfg, dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
 
+	if len(cfg.eraseN) > 0 {
+		if bins[kindGdprd] == "" {
+			fmt.Fprintln(os.Stderr, "bench: -erase-n measures gdprd: do not combine it with -only ceiling")
+			return 2
+		}
+		return runErase(ctx, cfg, bins[kindGdprd], dir)
+	}
 	if cfg.export > 0 {
 		if bins[kindGdprd] == "" {
 			fmt.Fprintln(os.Stderr, "bench: -export measures gdprd: do not combine it with -only ceiling")

@@ -197,12 +197,20 @@ func startCeiling(ctx context.Context, bin, dir string) (*server, error) {
 // startGdprd creates a fresh data directory in dir (master key, API key)
 // and serves it on a free loopback port, waiting until /readyz answers 200.
 func startGdprd(ctx context.Context, bin, dir string) (*server, error) {
+	return startGdprdWith(ctx, bin, dir, nil, nil)
+}
+
+// startGdprdWith is startGdprd with extra flags for every gdprd command
+// (--database-url) and a hook that runs after the keys exist and before
+// the server starts (seeding the database).
+func startGdprdWith(ctx context.Context, bin, dir string, extra []string, beforeServe func(data, logPath string) error) (*server, error) {
 	data := filepath.Join(dir, "data")
 	logPath := filepath.Join(dir, "gdprd.log")
-	if _, err := runCLI(ctx, bin, logPath, "keys", "init", "--data", data); err != nil {
+	with := func(args ...string) []string { return append(args, extra...) }
+	if _, err := runCLI(ctx, bin, logPath, with("keys", "init", "--data", data)...); err != nil {
 		return nil, err
 	}
-	out, err := runCLI(ctx, bin, logPath, "apikey", "create", "--data", data, "--name", "bench", "--scopes", "vault:read,vault:write,consent:read,consent:write,dsr:read,dsr:write", "--rate", "0")
+	out, err := runCLI(ctx, bin, logPath, with("apikey", "create", "--data", data, "--name", "bench", "--scopes", "vault:read,vault:write,consent:read,consent:write,dsr:read,dsr:write", "--rate", "0")...)
 	if err != nil {
 		return nil, err
 	}
@@ -210,12 +218,17 @@ func startGdprd(ctx context.Context, bin, dir string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if beforeServe != nil {
+		if err := beforeServe(data, logPath); err != nil {
+			return nil, err
+		}
+	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	s, err := spawn("gdprd", bin, logPath, "serve", "--data", data, "--addr", addr)
+	s, err := spawn("gdprd", bin, logPath, with("serve", "--data", data, "--addr", addr)...)
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +244,12 @@ func startGdprd(ctx context.Context, bin, dir string) (*server, error) {
 // runCLI runs one gdprd command to completion and returns its standard
 // output; standard error goes to the log.
 func runCLI(ctx context.Context, bin, logPath string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	return runCLIFor(ctx, commandTimeout, bin, logPath, args...)
+}
+
+// runCLIFor is runCLI with its own time limit.
+func runCLIFor(ctx context.Context, limit time.Duration, bin, logPath string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -245,7 +263,7 @@ func runCLI(ctx context.Context, bin, logPath string, args ...string) ([]byte, e
 	cmd.SysProcAttr = childAttr()
 	out, err := cmd.Output()
 	if ctx.Err() == context.DeadlineExceeded {
-		err = fmt.Errorf("no answer within %s (killed)", commandTimeout)
+		err = fmt.Errorf("no answer within %s (killed)", limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("gdprd %s: %w\nlog %s:\n%s", strings.Join(args[:2], " "), err, logPath, tailFile(logPath, 20))

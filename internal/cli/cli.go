@@ -32,6 +32,10 @@ type command struct {
 	run           func(ctx context.Context, env Env, args []string) error
 }
 
+// hidden commands are left out of the usage text: bench-seed exists for
+// the benchmark harness only (see benchseed.go).
+var hidden = map[string]bool{"bench-seed": true}
+
 func commands() []command {
 	return []command{
 		{"serve", "run the server", runServe},
@@ -44,6 +48,7 @@ func commands() []command {
 		{"mail", "mail test --to ADDRESS: queue a test message for the running server to send", runMail},
 		{"admin", "admin create --email E --role owner|dpo|support|auditor (prints a one-time enrolment link)", runAdmin},
 		{"audit", "audit verify [--checkpoint FILE] | audit checkpoint", runAudit},
+		{"bench-seed", "benchmark only: fill an empty database with made-up subjects", runBenchSeed},
 		{"version", "print the version", func(ctx context.Context, env Env, args []string) error {
 			fmt.Fprintln(env.Stdout, "gdprd", Version)
 			return nil
@@ -96,6 +101,9 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "gdprd: the GDPR back office of an online service")
 	fmt.Fprintln(w, "\nUsage: gdprd <command> [flags]\n\nCommands:")
 	for _, c := range commands() {
+		if hidden[c.name] {
+			continue
+		}
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nEvery flag has a GDPRD_* environment variable; run `gdprd <command> -h` for them.")

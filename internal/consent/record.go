@@ -237,107 +237,172 @@ func validateRequest(req *Request) error {
 // Restricted subjects may still record (a withdrawal must always be
 // possible); Check keeps refusing processing for them.
 func (r *Register) Record(ctx context.Context, a Actor, req Request) (Record, error) {
-	if err := validateRequest(&req); err != nil {
-		return Record{}, err
-	}
-	by, err := recordedBy(a, &req)
+	p, err := r.prepare(ctx, a, req)
 	if err != nil {
 		return Record{}, err
 	}
-	rec := Record{
-		ID: ids.New("cr_"), SubjectID: req.SubjectID, Kind: req.Kind, Purpose: req.Purpose,
-		Channel: req.Channel, Action: req.Action, Source: req.Source, RecordedBy: by,
-	}
-	target := r.subjectTarget(req.SubjectID)
-	// Sealing happens before the transaction: it may read the key store,
-	// and SQLite's single writer must not wait on that.
-	if req.IP != "" || req.UserAgent != "" {
-		b, err := json.Marshal(Proof{IP: req.IP, UserAgent: req.UserAgent})
-		if err != nil {
-			return Record{}, err
-		}
-		if rec.Proof, rec.ProofKeyID, err = r.sealer.Seal(ctx, req.SubjectID, b, "consent_proof", rec.ID); err != nil {
-			return Record{}, fmt.Errorf("seal consent proof: %w", err)
-		}
-	}
-	details, detailsKey, err := r.sealDetails(ctx, req.SubjectID, target, map[string]any{
-		"record": rec.ID, "kind": req.Kind, "purpose": req.Purpose, "notice": req.Notice,
-		"notice_version": req.NoticeVersion, "channel": req.Channel, "action": req.Action, "source": req.Source,
-	})
-	if err != nil {
-		return Record{}, fmt.Errorf("seal audit details: %w", err)
-	}
-	err = r.db.Write(ctx, func(tx *sqlstore.Tx) error {
-		if _, err := lockSubject(ctx, tx, req.SubjectID); err != nil {
-			return err
-		}
-		var sum []byte
-		if req.Kind == AcceptNotice {
-			v, err := citedVersion(ctx, tx, req.Notice, req.NoticeVersion, req.NoticeSHA256, true)
-			if err != nil {
-				return err
-			}
-			rec.Notice, rec.NoticeVersion, sum = req.Notice, v.version, v.sum
-		} else {
-			p, err := loadRule(ctx, tx, req.Purpose)
-			if err != nil {
-				return err
-			}
-			if err := checkKind(ctx, tx, p, &req); err != nil {
-				return err
-			}
-			if req.Notice != "" && req.Notice != p.notice {
-				return errcode.Field("notice", "consent to %s is given on the %s, not the %s", p.slug, p.notice, req.Notice)
-			}
-			if req.Kind == Grant || req.NoticeVersion != 0 {
-				v, err := citedVersion(ctx, tx, p.notice, req.NoticeVersion, req.NoticeSHA256, req.Kind == Grant)
-				if err != nil {
-					return err
-				}
-				rec.Notice, rec.NoticeVersion, sum = p.notice, v.version, v.sum
-			}
-		}
-		rec.RecordedAt = r.now()
-		seq, err := r.audit.Append(ctx, tx, audit.Event{
-			Actor: a.Name, Action: "consent." + string(req.Kind), Purpose: a.Purpose, Target: target,
-			Result: "ok", KeyID: detailsKey, Details: details,
-		})
-		if err != nil {
-			return fmt.Errorf("audit consent.%s: %w", req.Kind, err)
-		}
-		rec.AuditSeq = seq
-		if err := tx.QueryRowContext(ctx, `INSERT INTO consent_records (id, subject_id, kind, purpose, notice,
-			notice_version, notice_sha256, channel, action, source, recorded_at, recorded_by, proof, proof_key_id, audit_seq)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING seq`,
-			rec.ID, rec.SubjectID, string(rec.Kind), nullString(rec.Purpose), nullString(rec.Notice),
-			nullInt(rec.NoticeVersion), sum, string(rec.Channel), string(rec.Action), rec.Source,
-			sqlstore.Micros(rec.RecordedAt), rec.RecordedBy, rec.Proof, rec.ProofKeyID, rec.AuditSeq).Scan(&rec.Seq); err != nil {
-			return fmt.Errorf("insert consent record: %w", err)
-		}
-		rec.NoticeSHA256 = hex.EncodeToString(sum)
-		if rec.Purpose == "" {
-			return nil
-		}
-		// The cache follows the record in the same transaction; the
-		// subject row lock above makes seq order the commit order for this
-		// subject, so the latest record by seq is the one written last.
-		_, err = tx.ExecContext(ctx, `INSERT INTO consent_state (subject_id, purpose, kind, record_seq, record_id, since)
-			VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (subject_id, purpose) DO UPDATE SET kind = excluded.kind, record_seq = excluded.record_seq,
-			record_id = excluded.record_id, since = excluded.since, decision = ''`,
-			rec.SubjectID, rec.Purpose, string(rec.Kind), rec.Seq, rec.ID, sqlstore.Micros(rec.RecordedAt))
-		if err != nil {
-			return fmt.Errorf("update consent state: %w", err)
-		}
-		return nil
-	})
+	err = r.db.Write(ctx, func(tx *sqlstore.Tx) error { return r.write(ctx, tx, a, p) })
 	// Even a failed write may have committed (a lost connection after
 	// COMMIT): drop cached decisions either way.
 	r.Invalidate(req.SubjectID)
 	if err != nil {
 		return Record{}, err
 	}
-	return rec, nil
+	return p.rec, nil
+}
+
+// MaxRecordMany bounds one RecordMany call.
+const MaxRecordMany = 5000
+
+// RecordMany appends many records in one transaction, for imports and for
+// seeding the benchmark (`gdprd bench-seed`). Each request goes through
+// exactly what Record does (the same validation, sealing, rules, audit
+// event and state update, in input order); the only difference is that
+// they commit together, and any refusal fails the whole call and writes
+// nothing.
+func (r *Register) RecordMany(ctx context.Context, a Actor, reqs []Request) ([]Record, error) {
+	if len(reqs) > MaxRecordMany {
+		return nil, errcode.E(errcode.Invalid, "at most %d records per call", MaxRecordMany)
+	}
+	ps := make([]*prepared, len(reqs))
+	for i, req := range reqs {
+		p, err := r.prepare(ctx, a, req)
+		if err != nil {
+			return nil, fmt.Errorf("record %d: %w", i, err)
+		}
+		ps[i] = p
+	}
+	err := r.db.Write(ctx, func(tx *sqlstore.Tx) error {
+		for i, p := range ps {
+			if err := r.write(ctx, tx, a, p); err != nil {
+				return fmt.Errorf("record %d: %w", i, err)
+			}
+		}
+		return nil
+	})
+	for _, req := range reqs {
+		r.Invalidate(req.SubjectID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Record, len(ps))
+	for i, p := range ps {
+		out[i] = p.rec
+	}
+	return out, nil
+}
+
+// prepared is a validated request with its proof and audit details
+// sealed, ready for write.
+type prepared struct {
+	req        Request
+	rec        Record
+	details    []byte
+	detailsKey string
+}
+
+// prepare does what needs no transaction: validation and sealing.
+// Sealing happens before the transaction because it may read the key
+// store, and SQLite's single writer must not wait on that.
+func (r *Register) prepare(ctx context.Context, a Actor, req Request) (*prepared, error) {
+	if err := validateRequest(&req); err != nil {
+		return nil, err
+	}
+	by, err := recordedBy(a, &req)
+	if err != nil {
+		return nil, err
+	}
+	p := &prepared{req: req, rec: Record{
+		ID: ids.New("cr_"), SubjectID: req.SubjectID, Kind: req.Kind, Purpose: req.Purpose,
+		Channel: req.Channel, Action: req.Action, Source: req.Source, RecordedBy: by,
+	}}
+	target := r.subjectTarget(req.SubjectID)
+	if req.IP != "" || req.UserAgent != "" {
+		b, err := json.Marshal(Proof{IP: req.IP, UserAgent: req.UserAgent})
+		if err != nil {
+			return nil, err
+		}
+		if p.rec.Proof, p.rec.ProofKeyID, err = r.sealer.Seal(ctx, req.SubjectID, b, "consent_proof", p.rec.ID); err != nil {
+			return nil, fmt.Errorf("seal consent proof: %w", err)
+		}
+	}
+	p.details, p.detailsKey, err = r.sealDetails(ctx, req.SubjectID, target, map[string]any{
+		"record": p.rec.ID, "kind": req.Kind, "purpose": req.Purpose, "notice": req.Notice,
+		"notice_version": req.NoticeVersion, "channel": req.Channel, "action": req.Action, "source": req.Source,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("seal audit details: %w", err)
+	}
+	return p, nil
+}
+
+// write applies the rules that need the database and appends the record,
+// its audit event and the state update in tx; it fills in p.rec.
+func (r *Register) write(ctx context.Context, tx *sqlstore.Tx, a Actor, p *prepared) error {
+	req, rec := &p.req, &p.rec
+	if _, err := lockSubject(ctx, tx, req.SubjectID); err != nil {
+		return err
+	}
+	var sum []byte
+	if req.Kind == AcceptNotice {
+		v, err := citedVersion(ctx, tx, req.Notice, req.NoticeVersion, req.NoticeSHA256, true)
+		if err != nil {
+			return err
+		}
+		rec.Notice, rec.NoticeVersion, sum = req.Notice, v.version, v.sum
+	} else {
+		pr, err := loadRule(ctx, tx, req.Purpose)
+		if err != nil {
+			return err
+		}
+		if err := checkKind(ctx, tx, pr, req); err != nil {
+			return err
+		}
+		if req.Notice != "" && req.Notice != pr.notice {
+			return errcode.Field("notice", "consent to %s is given on the %s, not the %s", pr.slug, pr.notice, req.Notice)
+		}
+		if req.Kind == Grant || req.NoticeVersion != 0 {
+			v, err := citedVersion(ctx, tx, pr.notice, req.NoticeVersion, req.NoticeSHA256, req.Kind == Grant)
+			if err != nil {
+				return err
+			}
+			rec.Notice, rec.NoticeVersion, sum = pr.notice, v.version, v.sum
+		}
+	}
+	rec.RecordedAt = r.now()
+	seq, err := r.audit.Append(ctx, tx, audit.Event{
+		Actor: a.Name, Action: "consent." + string(req.Kind), Purpose: a.Purpose, Target: r.subjectTarget(req.SubjectID),
+		Result: "ok", KeyID: p.detailsKey, Details: p.details,
+	})
+	if err != nil {
+		return fmt.Errorf("audit consent.%s: %w", req.Kind, err)
+	}
+	rec.AuditSeq = seq
+	if err := tx.QueryRowContext(ctx, `INSERT INTO consent_records (id, subject_id, kind, purpose, notice,
+		notice_version, notice_sha256, channel, action, source, recorded_at, recorded_by, proof, proof_key_id, audit_seq)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING seq`,
+		rec.ID, rec.SubjectID, string(rec.Kind), nullString(rec.Purpose), nullString(rec.Notice),
+		nullInt(rec.NoticeVersion), sum, string(rec.Channel), string(rec.Action), rec.Source,
+		sqlstore.Micros(rec.RecordedAt), rec.RecordedBy, rec.Proof, rec.ProofKeyID, rec.AuditSeq).Scan(&rec.Seq); err != nil {
+		return fmt.Errorf("insert consent record: %w", err)
+	}
+	rec.NoticeSHA256 = hex.EncodeToString(sum)
+	if rec.Purpose == "" {
+		return nil
+	}
+	// The cache follows the record in the same transaction; the subject
+	// row lock above makes seq order the commit order for this subject, so
+	// the latest record by seq is the one written last.
+	_, err = tx.ExecContext(ctx, `INSERT INTO consent_state (subject_id, purpose, kind, record_seq, record_id, since)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (subject_id, purpose) DO UPDATE SET kind = excluded.kind, record_seq = excluded.record_seq,
+		record_id = excluded.record_id, since = excluded.since, decision = ''`,
+		rec.SubjectID, rec.Purpose, string(rec.Kind), rec.Seq, rec.ID, sqlstore.Micros(rec.RecordedAt))
+	if err != nil {
+		return fmt.Errorf("update consent state: %w", err)
+	}
+	return nil
 }
 
 // rule is what Record and the checks need to know about a purpose.

@@ -341,8 +341,17 @@ const allowedPage = 1000
 // when restriction does not stop the purpose, $2 the last id of the
 // previous page, $3 the page size, $4 the purpose.
 const (
-	allowedGranted = `SELECT s.subject_id FROM consent_state s JOIN subjects j ON j.id = s.subject_id
-		WHERE s.purpose = $4 AND s.kind = 'grant' AND (j.restricted = 0 OR $1 = 1) AND s.subject_id > $2
+	//
+	// allowedGranted reads the restriction with a correlated scalar
+	// subquery, one primary-key lookup per id of the page, rather than a
+	// join: PostgreSQL planned the join (and an EXISTS, as a hashed
+	// subplan) with a scan of the whole subjects table for every page,
+	// which made the stream quadratic in the number of subjects (bench
+	// -erase-n: 8 s for 25,000 ids among 100,000 subjects). A subject
+	// that does not exist reads NULL and is left out, as the join did.
+	allowedGranted = `SELECT s.subject_id FROM consent_state s
+		WHERE s.purpose = $4 AND s.kind = 'grant' AND s.subject_id > $2
+		AND ($1 = 1 OR (SELECT j.restricted FROM subjects j WHERE j.id = s.subject_id) = 0)
 		ORDER BY s.subject_id LIMIT $3`
 	allowedUnlessObjected = `SELECT j.id FROM subjects j
 		WHERE (j.restricted = 0 OR $1 = 1) AND j.id > $2

@@ -161,7 +161,8 @@ func (ks *KeyStore) Take(ctx context.Context, n int) ([]*keys.DataKey, error) {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	for len(ks.pool) < n {
-		if err := ks.refillLocked(ctx); err != nil {
+		// A bulk import takes what it needs in one write.
+		if err := ks.refillLocked(ctx, max(poolSize, n-len(ks.pool))); err != nil {
 			return nil, err
 		}
 	}
@@ -172,14 +173,16 @@ func (ks *KeyStore) Take(ctx context.Context, n int) ([]*keys.DataKey, error) {
 	return out, nil
 }
 
-func (ks *KeyStore) refillLocked(ctx context.Context) error {
+// refillLocked makes n fresh data keys durable in one write and adds
+// them to the pool.
+func (ks *KeyStore) refillLocked(ctx context.Context, n int) error {
 	kek := ks.active
 	type fresh struct {
 		id      string
 		wrapped []byte
 		dk      *keys.DataKey
 	}
-	batch := make([]fresh, poolSize)
+	batch := make([]fresh, n)
 	for i := range batch {
 		id, wrapped, dk, err := ks.kr.NewDataKey(kek)
 		if err != nil {

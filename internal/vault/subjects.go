@@ -64,47 +64,30 @@ func checkObject(raw json.RawMessage) error {
 // Create stores a new subject. A duplicate identifier is a Conflict,
 // decided by the database's unique index, never by a check in code.
 func (v *Vault) Create(ctx context.Context, a Actor, n NewSubject) (*Subject, error) {
-	idents, err := v.identifiers(n)
+	idents, cats, err := v.validateNew(ctx, n)
 	if err != nil {
 		return nil, err
 	}
-	if len(idents) == 0 {
-		return nil, errcode.Field("external_id", "a subject needs at least one identifier: external_id, email or phone")
-	}
-	if err := v.checkData(ctx, n.Data); err != nil {
-		return nil, err
-	}
-	cats := sortedKeys(n.Data)
 	dks, err := v.ks.Take(ctx, 1+len(cats))
 	if err != nil {
 		return nil, err
 	}
-	subjectKey := dks[0]
-	id := ids.New("sub_")
 	now := v.now().UTC().Truncate(1000)
 	us := sqlstore.Micros(now)
+	ns, err := sealNew(n, idents, cats, dks)
+	if err != nil {
+		return nil, err
+	}
+	id := ns.id
 	target := v.target(id)
-
-	sealedIDs := make([][]byte, len(idents))
-	for i, ident := range idents {
-		if sealedIDs[i], err = subjectKey.Seal([]byte(ident.value), "identifier", id, ident.kind); err != nil {
-			return nil, err
-		}
-	}
-	sealedData := make([][]byte, len(cats))
-	for i, c := range cats {
-		if sealedData[i], err = dks[1+i].Seal(compact(n.Data[c]), "subject_data", id, c); err != nil {
-			return nil, err
-		}
-	}
 	var dupKind string
 	err = v.db.Write(ctx, func(tx *sqlstore.Tx) error {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO subjects (id, key_id, created_at, updated_at) VALUES ($1, $2, $3, $3)", id, subjectKey.ID(), us); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO subjects (id, key_id, created_at, updated_at) VALUES ($1, $2, $3, $3)", id, ns.subjectKey().ID(), us); err != nil {
 			return err
 		}
 		for i, ident := range idents {
 			if _, err := tx.ExecContext(ctx, "INSERT INTO subject_identifiers (kind, blind, subject_id, sealed) VALUES ($1, $2, $3, $4)",
-				ident.kind, ident.blind, id, sealedIDs[i]); err != nil {
+				ident.kind, ident.blind, id, ns.sealedIDs[i]); err != nil {
 				if sqlstore.IsUniqueViolation(err) {
 					dupKind = ident.kind
 				}
@@ -113,22 +96,16 @@ func (v *Vault) Create(ctx context.Context, a Actor, n NewSubject) (*Subject, er
 		}
 		for i, c := range cats {
 			if _, err := tx.ExecContext(ctx, "INSERT INTO subject_data (subject_id, category, key_id, sealed, updated_at) VALUES ($1, $2, $3, $4, $5)",
-				id, c, dks[1+i].ID(), sealedData[i], us); err != nil {
+				id, c, dks[1+i].ID(), ns.sealedData[i], us); err != nil {
 				return err
 			}
 		}
-		return v.appendAudit(ctx, tx, a, "subject.create", target, "ok", subjectKey, map[string]any{
-			"identifiers": kinds(idents), "categories": cats,
-		})
+		return v.appendAudit(ctx, tx, a, "subject.create", target, "ok", ns.subjectKey(), ns.auditDetails())
 	})
 	if err != nil {
 		// The keys taken for this subject are durable but unused; they seal
 		// nothing. Destroy them so the key store holds no orphans.
-		destroyIDs := make([]string, len(dks))
-		for i, dk := range dks {
-			destroyIDs[i] = dk.ID()
-		}
-		v.ks.DestroyRelaxed(context.WithoutCancel(ctx), destroyIDs...)
+		v.ks.DestroyRelaxed(context.WithoutCancel(ctx), keyIDs(dks)...)
 		if dupKind != "" {
 			return nil, &errcode.Error{Code: errcode.Conflict, Field: dupKind, Message: "another subject already has this " + dupKind, Err: err}
 		}
@@ -142,6 +119,60 @@ func (v *Vault) Create(ctx context.Context, a Actor, n NewSubject) (*Subject, er
 		s.Data[c] = compact(n.Data[c])
 	}
 	return s, nil
+}
+
+// validateNew checks a new subject and returns its normalised, blind-indexed
+// identifiers and its categories in order.
+func (v *Vault) validateNew(ctx context.Context, n NewSubject) ([]identifier, []string, error) {
+	idents, err := v.identifiers(n)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(idents) == 0 {
+		return nil, nil, errcode.Field("external_id", "a subject needs at least one identifier: external_id, email or phone")
+	}
+	if err := v.checkData(ctx, n.Data); err != nil {
+		return nil, nil, err
+	}
+	return idents, sortedKeys(n.Data), nil
+}
+
+// newSubject is a new subject sealed and ready to insert: Create and
+// CreateMany write exactly these values.
+type newSubject struct {
+	id         string
+	idents     []identifier
+	cats       []string
+	dks        []*keys.DataKey // the subject's key, then one per category
+	sealedIDs  [][]byte
+	sealedData [][]byte
+}
+
+func (ns *newSubject) subjectKey() *keys.DataKey { return ns.dks[0] }
+
+// auditDetails are the sealed details of the subject.create event.
+func (ns *newSubject) auditDetails() map[string]any {
+	return map[string]any{"identifiers": kinds(ns.idents), "categories": ns.cats}
+}
+
+// sealNew gives a new subject its id and seals its identifiers with the
+// subject's key and each category with a key of its own (dks: the
+// subject's key first, then one per category).
+func sealNew(n NewSubject, idents []identifier, cats []string, dks []*keys.DataKey) (*newSubject, error) {
+	ns := &newSubject{id: ids.New("sub_"), idents: idents, cats: cats, dks: dks,
+		sealedIDs: make([][]byte, len(idents)), sealedData: make([][]byte, len(cats))}
+	var err error
+	for i, ident := range idents {
+		if ns.sealedIDs[i], err = ns.subjectKey().Seal([]byte(ident.value), "identifier", ns.id, ident.kind); err != nil {
+			return nil, err
+		}
+	}
+	for i, c := range cats {
+		if ns.sealedData[i], err = dks[1+i].Seal(compact(n.Data[c]), "subject_data", ns.id, c); err != nil {
+			return nil, err
+		}
+	}
+	return ns, nil
 }
 
 func (s *Subject) setIdentifier(kind, value string) {
