@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gdprd/gdprd/internal/auth"
+	"github.com/gdprd/gdprd/internal/dsr"
 	"github.com/gdprd/gdprd/internal/errcode"
 	"github.com/gdprd/gdprd/internal/ui"
 	"github.com/gdprd/gdprd/internal/web"
@@ -50,6 +51,11 @@ type Options struct {
 	PublicURL string
 	// Issuer names the account in authenticator apps.
 	Issuer string
+	// Requests serves the request queue and request pages; nil leaves
+	// them out of the dashboard and answers them 404.
+	Requests *dsr.Service
+	// Eraser serves the erasure approvals; nil answers them 404.
+	Eraser *dsr.Eraser
 }
 
 // Server serves the console.
@@ -61,11 +67,14 @@ type Server struct {
 	now      func() time.Time
 	base     string
 	issuer   string
+	requests *dsr.Service
+	eraser   *dsr.Eraser
 }
 
 // New returns a Server.
 func New(o Options) *Server {
-	s := &Server{staff: o.Staff, sessions: o.Sessions, ui: o.UI, log: o.Log, now: o.Clock, base: o.PublicURL, issuer: o.Issuer}
+	s := &Server{staff: o.Staff, sessions: o.Sessions, ui: o.UI, log: o.Log, now: o.Clock, base: o.PublicURL, issuer: o.Issuer,
+		requests: o.Requests, eraser: o.Eraser}
 	if s.ui == nil {
 		s.ui = ui.MustNew(ui.Options{})
 	}
@@ -106,6 +115,9 @@ type request struct {
 	sess   *auth.Session // nil on public routes without a session
 	member *auth.StaffMember
 	page   *ui.Page
+	// requests reports that the request pages are served (for the
+	// navigation).
+	requests bool
 }
 
 // actor names the signed-in member in audit events.
@@ -131,7 +143,7 @@ func (s *Server) guard(rt Route) http.Handler {
 				return
 			}
 		}
-		q := &request{page: s.ui.NewPage(r)}
+		q := &request{page: s.ui.NewPage(r), requests: s.requests != nil}
 		q.sess, _ = web.SessionFrom[*auth.Session](r.Context())
 		switch rt.Stage {
 		case StagePublic:
@@ -170,7 +182,13 @@ func (s *Server) guard(rt Route) http.Handler {
 			}
 			q.member = m
 			if !slices.Contains(rt.Roles, m.Role) {
-				s.fail(w, r, errcode.E(errcode.Forbidden, "not allowed for this role"))
+				// A refusal by role is a security event: audited (fail
+				// closed), and nothing else happens.
+				err := errcode.E(errcode.Forbidden, "not allowed for this role")
+				if aerr := s.staff.Audit(r.Context(), m.Actor(), "console.forbidden", m.ID, "forbidden"); aerr != nil {
+					err = aerr
+				}
+				s.fail(w, r, err)
 				return
 			}
 			if rt.Fresh && !q.sess.Fresh(s.now(), FreshFor) {
@@ -203,6 +221,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		key = "console.error.toolarge"
 	case http.StatusGone:
 		key = "console.error.gone"
+	case http.StatusConflict:
+		key = "console.error.conflict"
 	}
 	p.Title = p.L.T(key + ".title")
 	p.Main = messagePage{Heading: p.Title, Text: p.L.T(key + ".text"), Back: Prefix, BackL: p.L.T("console.back")}

@@ -29,6 +29,8 @@ type Route struct {
 var (
 	everyone = []auth.Role{auth.RoleOwner, auth.RoleDPO, auth.RoleSupport, auth.RoleAuditor}
 	owners   = []auth.Role{auth.RoleOwner}
+	// workers change requests and decide erasures; the auditor only reads.
+	workers = []auth.Role{auth.RoleOwner, auth.RoleDPO, auth.RoleSupport}
 )
 
 // routes is the one table of console routes and the roles allowed on
@@ -54,6 +56,18 @@ func (s *Server) routes() []Route {
 		{Pattern: "GET " + Prefix + "staff", Stage: StageSignedIn, Roles: owners, handle: (*Server).staffList},
 		{Pattern: "POST " + Prefix + "staff", Stage: StageSignedIn, Roles: owners, Fresh: true, handle: (*Server).staffCreate},
 		{Pattern: "POST " + Prefix + "staff/{id}/role", Stage: StageSignedIn, Roles: owners, Fresh: true, handle: (*Server).staffRole},
+		{Pattern: "GET " + Prefix + "requests", Stage: StageSignedIn, Roles: everyone, handle: (*Server).requestQueue},
+		{Pattern: "GET " + Prefix + "requests/new", Stage: StageSignedIn, Roles: workers, handle: (*Server).requestNewForm},
+		{Pattern: "POST " + Prefix + "requests", Stage: StageSignedIn, Roles: workers, handle: (*Server).requestCreate},
+		{Pattern: "GET " + Prefix + "requests/{id}", Stage: StageSignedIn, Roles: everyone, handle: (*Server).requestPage},
+		{Pattern: "POST " + Prefix + "requests/{id}/transition", Stage: StageSignedIn, Roles: workers, handle: (*Server).requestTransition},
+		{Pattern: "POST " + Prefix + "requests/{id}/extend", Stage: StageSignedIn, Roles: workers, handle: (*Server).requestExtend},
+		{Pattern: "POST " + Prefix + "requests/{id}/assign", Stage: StageSignedIn, Roles: workers, handle: (*Server).requestAssign},
+		{Pattern: "POST " + Prefix + "requests/{id}/erase", Stage: StageSignedIn, Roles: workers, handle: (*Server).requestErase},
+		{Pattern: "POST " + Prefix + "requests/{id}/notes", Stage: StageSignedIn, Roles: workers, handle: (*Server).requestNote},
+		{Pattern: "GET " + Prefix + "erasures", Stage: StageSignedIn, Roles: everyone, handle: (*Server).erasureList},
+		{Pattern: "GET " + Prefix + "erasures/{id}", Stage: StageSignedIn, Roles: everyone, handle: (*Server).erasurePage},
+		{Pattern: "POST " + Prefix + "erasures/{id}/{category}", Stage: StageSignedIn, Roles: workers, handle: (*Server).erasureDecide},
 	}
 }
 
