@@ -76,4 +76,3 @@ func receiptClaims(jws string) string {
 	}
 	return out.String()
 }
-

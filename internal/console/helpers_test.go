@@ -23,9 +23,9 @@ import (
 	"github.com/gdprd/gdprd/internal/dsr"
 	"github.com/gdprd/gdprd/internal/keys"
 	"github.com/gdprd/gdprd/internal/receipt"
-	"github.com/gdprd/gdprd/internal/vault"
 	"github.com/gdprd/gdprd/internal/sqlstore"
 	"github.com/gdprd/gdprd/internal/sqlstore/sqltest"
+	"github.com/gdprd/gdprd/internal/vault"
 	"github.com/gdprd/gdprd/internal/web"
 )
 

@@ -34,25 +34,25 @@ type transitionForm struct {
 type fieldRow struct{ Name, Value string }
 
 type requestPageData struct {
-	Nav      nav
-	R        dsr.Request
-	Kind     string
-	State    string
-	Channel  string
-	Received string
-	Target   string
-	Legal    string
-	Urgency  urgency
-	Assigned string
-	Wait     string // time spent awaiting identity, when any
+	Nav       nav
+	R         dsr.Request
+	Kind      string
+	State     string
+	Channel   string
+	Received  string
+	Target    string
+	Legal     string
+	Urgency   urgency
+	Assigned  string
+	Wait      string // time spent awaiting identity, when any
 	ExtReason string
-	Scope    []string
-	All      bool
-	Fields   []fieldRow
-	Message  string
-	Erased   bool // the personal details went with the subject
-	History  []historyRow
-	Notes    []noteRow
+	Scope     []string
+	All       bool
+	Fields    []fieldRow
+	Message   string
+	Erased    bool // the personal details went with the subject
+	History   []historyRow
+	Notes     []noteRow
 	// Forms, for staff that may change the request.
 	Staff       bool
 	Transitions []transitionForm
