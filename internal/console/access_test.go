@@ -37,9 +37,22 @@ var expectedAccess = map[string][]auth.Role{
 	"POST /console/requests/{id}/assign":     {auth.RoleOwner, auth.RoleDPO, auth.RoleSupport},
 	"POST /console/requests/{id}/erase":      {auth.RoleOwner, auth.RoleDPO, auth.RoleSupport},
 	"POST /console/requests/{id}/notes":      {auth.RoleOwner, auth.RoleDPO, auth.RoleSupport},
-	"GET /console/erasures":                  auth.AllRoles,
-	"GET /console/erasures/{id}":             auth.AllRoles,
-	"POST /console/erasures/{id}/{category}": {auth.RoleOwner, auth.RoleDPO, auth.RoleSupport},
+	// Consent: everyone reads and searches; owners and DPOs manage
+	// purposes and notices and export the register.
+	"GET /console/consent/purposes":                          auth.AllRoles,
+	"GET /console/consent/purposes/{slug}":                   {auth.RoleOwner, auth.RoleDPO},
+	"POST /console/consent/purposes/{slug}":                  {auth.RoleOwner, auth.RoleDPO},
+	"GET /console/consent/notices":                           auth.AllRoles,
+	"GET /console/consent/notices/{slug}":                    auth.AllRoles,
+	"POST /console/consent/notices/{slug}/draft":             {auth.RoleOwner, auth.RoleDPO},
+	"POST /console/consent/notices/{slug}/{version}/publish": {auth.RoleOwner, auth.RoleDPO},
+	"GET /console/consent/register":                          auth.AllRoles,
+	"POST /console/consent/register":                         auth.AllRoles,
+	"POST /console/consent/register.csv":                     {auth.RoleOwner, auth.RoleDPO},
+	"GET /console/consent/figures":                           auth.AllRoles,
+	"GET /console/erasures":                                  auth.AllRoles,
+	"GET /console/erasures/{id}":                             auth.AllRoles,
+	"POST /console/erasures/{id}/{category}":                 {auth.RoleOwner, auth.RoleDPO, auth.RoleSupport},
 }
 
 // TestRouteRoleMatrix enumerates every console route from the route table
@@ -74,7 +87,8 @@ func TestRouteRoleMatrix(t *testing.T) {
 		case strings.HasPrefix(path, "/console/erasures/{id}"):
 			id = erasureID
 		}
-		path = strings.NewReplacer("{$}", "", "{id}", id, "{category}", "security", "{token}", "some-token").Replace(path)
+		path = strings.NewReplacer("{$}", "", "{id}", id, "{category}", "security", "{token}", "some-token",
+			"{slug}", slug(path), "{version}", "1").Replace(path)
 		call := func(c *client) answer {
 			if method == http.MethodPost {
 				return c.post(path, form)
@@ -156,6 +170,14 @@ func TestRouteRoleMatrix(t *testing.T) {
 	if creators != 1 {
 		t.Fatalf("owner creations audited: %d", creators)
 	}
+}
+
+// slug names a purpose or a notice the migrations create.
+func slug(path string) string {
+	if strings.Contains(path, "/notices/") {
+		return "privacy-policy"
+	}
+	return "support"
 }
 
 // TestConsoleNeeds2FA: an enrolment session (password chosen, TOTP not

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gdprd/gdprd/internal/auth"
+	"github.com/gdprd/gdprd/internal/consent"
 	"github.com/gdprd/gdprd/internal/dsr"
 	"github.com/gdprd/gdprd/internal/errcode"
 	"github.com/gdprd/gdprd/internal/ui"
@@ -56,6 +57,9 @@ type Options struct {
 	Requests *dsr.Service
 	// Eraser serves the erasure approvals; nil answers them 404.
 	Eraser *dsr.Eraser
+	// Consent serves the purposes, notices, register and figures; nil
+	// answers them 404.
+	Consent *consent.Register
 }
 
 // Server serves the console.
@@ -69,12 +73,13 @@ type Server struct {
 	issuer   string
 	requests *dsr.Service
 	eraser   *dsr.Eraser
+	consent  *consent.Register
 }
 
 // New returns a Server.
 func New(o Options) *Server {
 	s := &Server{staff: o.Staff, sessions: o.Sessions, ui: o.UI, log: o.Log, now: o.Clock, base: o.PublicURL, issuer: o.Issuer,
-		requests: o.Requests, eraser: o.Eraser}
+		requests: o.Requests, eraser: o.Eraser, consent: o.Consent}
 	if s.ui == nil {
 		s.ui = ui.MustNew(ui.Options{})
 	}
@@ -118,6 +123,7 @@ type request struct {
 	// requests reports that the request pages are served (for the
 	// navigation).
 	requests bool
+	consent  bool // the consent pages are served
 }
 
 // actor names the signed-in member in audit events.
@@ -143,7 +149,7 @@ func (s *Server) guard(rt Route) http.Handler {
 				return
 			}
 		}
-		q := &request{page: s.ui.NewPage(r), requests: s.requests != nil}
+		q := &request{page: s.ui.NewPage(r), requests: s.requests != nil, consent: s.consent != nil}
 		q.sess, _ = web.SessionFrom[*auth.Session](r.Context())
 		switch rt.Stage {
 		case StagePublic:
@@ -192,7 +198,7 @@ func (s *Server) guard(rt Route) http.Handler {
 				return
 			}
 			if rt.Fresh && !q.sess.Fresh(s.now(), FreshFor) {
-				s.stepUpPrompt(w, r, q, "")
+				s.stepUpPrompt(w, r, q, rt.Back)
 				return
 			}
 		}

@@ -13,10 +13,11 @@ type nav struct {
 	IsOwner  bool
 	Current  string
 	Requests bool // the request pages are served
+	Consent  bool // the consent pages are served
 }
 
 func (q *request) nav(current string) nav {
-	return nav{Member: q.member, IsOwner: q.member.Role == auth.RoleOwner, Current: current, Requests: q.requests}
+	return nav{Member: q.member, IsOwner: q.member.Role == auth.RoleOwner, Current: current, Requests: q.requests, Consent: q.consent}
 }
 
 type dashboardPage struct {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gdprd/gdprd/internal/audit"
 	"github.com/gdprd/gdprd/internal/auth"
+	"github.com/gdprd/gdprd/internal/consent"
 	"github.com/gdprd/gdprd/internal/console"
 	"github.com/gdprd/gdprd/internal/dsr"
 	"github.com/gdprd/gdprd/internal/keys"
@@ -61,6 +62,7 @@ type env struct {
 	dsr      *dsr.Service
 	eraser   *dsr.Eraser
 	signer   *receipt.Signer
+	consent  *consent.Register
 	seq      atomic.Int64
 }
 
@@ -110,11 +112,15 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	reg, err := consent.New(consent.Options{DB: db, Audit: log, Sealer: v, Targets: kr, Clock: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := console.New(console.Options{Staff: st, Sessions: sess, Clock: c.Now, PublicURL: "http://console.test",
-		Requests: requests, Eraser: eraser})
+		Requests: requests, Eraser: eraser, Consent: reg})
 	hs := httptest.NewServer(srv.Handler(nil))
 	t.Cleanup(hs.Close)
-	return &env{db: db, clock: c, staff: st, sessions: sess, srv: srv, url: hs.URL, vault: v, dsr: requests, eraser: eraser, signer: signer}
+	return &env{db: db, clock: c, staff: st, sessions: sess, srv: srv, url: hs.URL, vault: v, dsr: requests, eraser: eraser, signer: signer, consent: reg}
 }
 
 // subject creates a person with a little data in each of cats.
