@@ -63,7 +63,7 @@ func (a *app) handler(reg *prometheus.Registry) http.Handler {
 		root.Handle(p, wh)
 	}
 	root.Handle(console.Prefix, console.New(console.Options{Staff: a.staff, Sessions: a.sessions, UI: site, Log: a.log,
-		Clock: a.now, PublicURL: a.cfg.PublicURL, Requests: a.dsr, Eraser: a.eraser, Consent: a.consent}).Handler(m))
+		Clock: a.now, PublicURL: a.cfg.PublicURL, Requests: a.dsr, Eraser: a.eraser, Consent: a.consent, Webhooks: a.webhooks}).Handler(m))
 	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))

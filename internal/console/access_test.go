@@ -50,6 +50,9 @@ var expectedAccess = map[string][]auth.Role{
 	"POST /console/consent/register":                         auth.AllRoles,
 	"POST /console/consent/register.csv":                     {auth.RoleOwner, auth.RoleDPO},
 	"GET /console/consent/figures":                           auth.AllRoles,
+	"GET /console/webhooks":                                  auth.AllRoles,
+	"POST /console/webhooks":                                 {auth.RoleOwner},
+	"POST /console/webhooks/{id}/disable":                    {auth.RoleOwner},
 	"GET /console/erasures":                                  auth.AllRoles,
 	"GET /console/erasures/{id}":                             auth.AllRoles,
 	"POST /console/erasures/{id}/{category}":                 {auth.RoleOwner, auth.RoleDPO, auth.RoleSupport},
@@ -68,13 +71,17 @@ func TestRouteRoleMatrix(t *testing.T) {
 	target := e.enrolled(t, "target@example.org", auth.RoleSupport)
 	subjectID, erasureRequest, erasureID := e.awaitingApproval(t)
 	access := e.submit(t, e.subject(t, "contact"), dsr.Access, dsr.Details{})
+	hook, _, err := e.webhooks.CreateEndpoint(t.Context(), "https://crm.example/hooks", []string{"*"}, "operator:test")
+	if err != nil {
+		t.Fatal(err)
+	}
 	routes := e.srv.Routes()
 	if len(routes) < 15 {
 		t.Fatalf("route table has %d routes", len(routes))
 	}
 	form := url.Values{"email": {"new-person@example.org"}, "role": {"auditor"}, "code": {"000000"}, "token": {"x"}, "next": {"/console/"},
 		"to": {"in_progress"}, "text": {"a note or a reason"}, "staff": {target.id}, "decision": {"approve"},
-		"kind": {"access"}, "channel": {"staff-letter"}, "subject": {subjectID}}
+		"kind": {"access"}, "channel": {"staff-letter"}, "subject": {subjectID}, "url": {"https://erp.example/hooks"}, "events": {"*"}}
 	unauthorised := 0
 	for _, rt := range routes {
 		method, path, _ := strings.Cut(rt.Pattern, " ")
@@ -86,6 +93,8 @@ func TestRouteRoleMatrix(t *testing.T) {
 			id = access.ID
 		case strings.HasPrefix(path, "/console/erasures/{id}"):
 			id = erasureID
+		case strings.HasPrefix(path, "/console/webhooks/{id}"):
+			id = hook.ID
 		}
 		path = strings.NewReplacer("{$}", "", "{id}", id, "{category}", "security", "{token}", "some-token",
 			"{slug}", slug(path), "{version}", "1").Replace(path)
@@ -157,6 +166,9 @@ func TestRouteRoleMatrix(t *testing.T) {
 	}
 	if n := e.count(t, "SELECT COUNT(*) FROM audit_events WHERE action = 'console.forbidden' AND actor = $1", auditor); n < 10 {
 		t.Errorf("refusals of the auditor audited: %d", n)
+	}
+	if n := e.count(t, "SELECT COUNT(*) FROM webhook_endpoints"); n != 2 {
+		t.Errorf("webhook endpoints: %d, want the setup's and the owner's", n)
 	}
 	// The allowed roles did change things: the matrix reached the handlers.
 	if n := e.count(t, "SELECT COUNT(*) FROM request_notes WHERE request_id = $1", access.ID); n != 3 {

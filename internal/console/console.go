@@ -25,6 +25,7 @@ import (
 	"github.com/gdprd/gdprd/internal/errcode"
 	"github.com/gdprd/gdprd/internal/ui"
 	"github.com/gdprd/gdprd/internal/web"
+	"github.com/gdprd/gdprd/internal/webhook"
 )
 
 // Prefix is where the console lives.
@@ -60,6 +61,9 @@ type Options struct {
 	// Consent serves the purposes, notices, register and figures; nil
 	// answers them 404.
 	Consent *consent.Register
+	// Webhooks serves the endpoints and delivery status; nil answers them
+	// 404.
+	Webhooks *webhook.Service
 }
 
 // Server serves the console.
@@ -74,12 +78,13 @@ type Server struct {
 	requests *dsr.Service
 	eraser   *dsr.Eraser
 	consent  *consent.Register
+	webhooks *webhook.Service
 }
 
 // New returns a Server.
 func New(o Options) *Server {
 	s := &Server{staff: o.Staff, sessions: o.Sessions, ui: o.UI, log: o.Log, now: o.Clock, base: o.PublicURL, issuer: o.Issuer,
-		requests: o.Requests, eraser: o.Eraser, consent: o.Consent}
+		requests: o.Requests, eraser: o.Eraser, consent: o.Consent, webhooks: o.Webhooks}
 	if s.ui == nil {
 		s.ui = ui.MustNew(ui.Options{})
 	}
@@ -124,6 +129,7 @@ type request struct {
 	// navigation).
 	requests bool
 	consent  bool // the consent pages are served
+	webhooks bool // the webhook pages are served
 }
 
 // actor names the signed-in member in audit events.
@@ -149,7 +155,7 @@ func (s *Server) guard(rt Route) http.Handler {
 				return
 			}
 		}
-		q := &request{page: s.ui.NewPage(r), requests: s.requests != nil, consent: s.consent != nil}
+		q := &request{page: s.ui.NewPage(r), requests: s.requests != nil, consent: s.consent != nil, webhooks: s.webhooks != nil}
 		q.sess, _ = web.SessionFrom[*auth.Session](r.Context())
 		switch rt.Stage {
 		case StagePublic:

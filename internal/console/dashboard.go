@@ -14,10 +14,11 @@ type nav struct {
 	Current  string
 	Requests bool // the request pages are served
 	Consent  bool // the consent pages are served
+	Webhooks bool // the webhook pages are served
 }
 
 func (q *request) nav(current string) nav {
-	return nav{Member: q.member, IsOwner: q.member.Role == auth.RoleOwner, Current: current, Requests: q.requests, Consent: q.consent}
+	return nav{Member: q.member, IsOwner: q.member.Role == auth.RoleOwner, Current: current, Requests: q.requests, Consent: q.consent, Webhooks: q.webhooks}
 }
 
 type dashboardPage struct {

@@ -28,6 +28,7 @@ import (
 	"github.com/gdprd/gdprd/internal/sqlstore/sqltest"
 	"github.com/gdprd/gdprd/internal/vault"
 	"github.com/gdprd/gdprd/internal/web"
+	"github.com/gdprd/gdprd/internal/webhook"
 )
 
 const testPassword = "correct horse battery staple 42"
@@ -63,6 +64,7 @@ type env struct {
 	eraser   *dsr.Eraser
 	signer   *receipt.Signer
 	consent  *consent.Register
+	webhooks *webhook.Service
 	seq      atomic.Int64
 }
 
@@ -116,11 +118,15 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	hooks, err := webhook.New(webhook.Options{DB: db, Keyring: kr, Audit: log, Clock: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := console.New(console.Options{Staff: st, Sessions: sess, Clock: c.Now, PublicURL: "http://console.test",
-		Requests: requests, Eraser: eraser, Consent: reg})
+		Requests: requests, Eraser: eraser, Consent: reg, Webhooks: hooks})
 	hs := httptest.NewServer(srv.Handler(nil))
 	t.Cleanup(hs.Close)
-	return &env{db: db, clock: c, staff: st, sessions: sess, srv: srv, url: hs.URL, vault: v, dsr: requests, eraser: eraser, signer: signer, consent: reg}
+	return &env{db: db, clock: c, staff: st, sessions: sess, srv: srv, url: hs.URL, vault: v, dsr: requests, eraser: eraser, signer: signer, consent: reg, webhooks: hooks}
 }
 
 // subject creates a person with a little data in each of cats.
