@@ -11,12 +11,14 @@ import (
 	"time"
 
 	"github.com/gdprd/gdprd/internal/auth"
+	"github.com/gdprd/gdprd/internal/consent"
 	"github.com/gdprd/gdprd/internal/console"
 	"github.com/gdprd/gdprd/internal/dsr"
 	"github.com/gdprd/gdprd/internal/sqlstore"
 	"github.com/gdprd/gdprd/internal/ui"
 	"github.com/gdprd/gdprd/internal/ui/uitest"
 	"github.com/gdprd/gdprd/internal/web"
+	"github.com/gdprd/gdprd/internal/webhook"
 )
 
 // browserServer serves e's console with the static files, on localhost
@@ -31,15 +33,16 @@ func (e *env) browserServer(t *testing.T) string {
 	return strings.Replace(hs.URL, "127.0.0.1", "localhost", 1)
 }
 
-// TestJourneyRequestQueue walks the queue in Chromium as support staff:
-// dashboard counts → queue → a request → start work → approve and
-// complete; then the erasure approvals → approve → the receipt. Every new
-// page is checked with axe-core (0 violations at WCAG 2.1 AA), for CSP
+// TestJourneyRequestQueue walks the console in Chromium as an owner (who
+// sees every form): dashboard counts → queue → a request → start work →
+// approve and complete; then the erasure approvals → approve → the
+// receipt; then the consent pages and the webhooks. Every new page is
+// checked with axe-core (0 violations at WCAG 2.1 AA), for CSP
 // violations and overflow, with screenshots.
 func TestJourneyRequestQueue(t *testing.T) {
 	uitest.ExecPath(t)
 	e := newEnv(t, envOptions{engine: sqlstore.SQLite})
-	sup := e.enrolled(t, "sam@example.org", auth.RoleSupport)
+	sup := e.enrolled(t, "olga@example.org", auth.RoleOwner)
 	_, erasureRequest, erasureID := e.awaitingApproval(t)
 	now := e.clock.Now()
 	overdue := e.staffEntry(t, e.subject(t, "contact"), dsr.Export, now.AddDate(0, -1, -3))
@@ -47,6 +50,36 @@ func TestJourneyRequestQueue(t *testing.T) {
 	rect, err := e.dsr.Submit(t.Context(), dsr.Actor{Name: "staff:setup", Purpose: "dsr"}, dsr.NewRequest{SubjectID: e.subject(t, "contact"),
 		Kind: dsr.Rectification, Channel: dsr.StaffEmail, Details: dsr.Details{Fields: map[string]string{"contact.city": "Bremen"}, Message: "I moved house."}})
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Consent and webhooks: a published policy, a purpose, a grant, an
+	// endpoint with a queued delivery.
+	ctx := t.Context()
+	setup := consent.Actor{Name: "staff:setup", Purpose: "consent-management"}
+	v, err := e.consent.DraftNotice(ctx, setup, "privacy-policy", consent.Draft{Body: "# Privacy\n\nHow we use data.", EffectiveAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err = e.consent.PublishNotice(ctx, setup, "privacy-policy", v.Version); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.consent.DraftNotice(ctx, setup, "privacy-policy", consent.Draft{Body: "# Privacy\n\nClearer.", EffectiveAt: now.AddDate(0, 1, 0), Summary: "Clearer wording", Material: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.consent.CreatePurpose(ctx, setup, consent.Purpose{Slug: "newsletter", Basis: consent.Consent,
+		Names: map[string]string{"en": "Newsletter", "de": "Newsletter"}, Descriptions: map[string]string{"en": "News by e-mail.", "de": "Neuigkeiten per E-Mail."},
+		Categories: []string{"contact"}, Retention: "P2Y", DirectMarketing: true}); err != nil {
+		t.Fatal(err)
+	}
+	granter := e.subject(t)
+	if _, err := e.consent.Record(ctx, consent.Actor{Name: "subject:" + granter, Purpose: "consent-management"}, consent.Request{SubjectID: granter,
+		Kind: consent.Grant, Purpose: "newsletter", NoticeVersion: v.Version, Channel: consent.Portal, Action: consent.Checkbox}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.webhooks.CreateEndpoint(ctx, "https://crm.example/hooks", []string{"*"}, "operator:test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.webhooks.Enqueue(ctx, "erasure.completed", webhook.Payload{SubjectID: granter, Categories: []string{"contact"}}); err != nil {
 		t.Fatal(err)
 	}
 	base := e.browserServer(t)
@@ -115,7 +148,7 @@ func TestJourneyRequestQueue(t *testing.T) {
 	if got := tab.Text(t, "#request-state"); got != "Completed" {
 		t.Fatalf("after approval: %q", got)
 	}
-	if got := tab.Text(t, "#history-table"); !strings.Contains(got, "Completed") || !strings.Contains(got, "sam@example.org") {
+	if got := tab.Text(t, "#history-table"); !strings.Contains(got, "Completed") || !strings.Contains(got, "olga@example.org") {
 		t.Errorf("history: %q", got)
 	}
 	tab.CheckPage(t, shots, "request-completed")
@@ -159,7 +192,7 @@ func TestJourneyRequestQueue(t *testing.T) {
 	tab.Click(t, `#approvals a[href="/console/erasures/`+erasureID+`"]`)
 	tab.CheckPage(t, shots, "erasure")
 	tab.Click(t, "#approve-security")
-	if got := tab.Text(t, "#erasure-items"); !strings.Contains(got, "Erased") || !strings.Contains(got, "sam@example.org") {
+	if got := tab.Text(t, "#erasure-items"); !strings.Contains(got, "Erased") || !strings.Contains(got, "olga@example.org") {
 		t.Errorf("after approval: %q", got)
 	}
 	if got := tab.Text(t, "#receipt-claims"); !strings.Contains(got, "erasure-receipt") {
@@ -176,4 +209,39 @@ func TestJourneyRequestQueue(t *testing.T) {
 		t.Errorf("German queue h1 %q", got)
 	}
 	tab.CheckPage(t, shots, "queue-de")
+
+	// Consent.
+	tab.Open(t, base+"/console/")
+	tab.Click(t, `.console-nav a[href="/console/consent/purposes"]`)
+	tab.CheckPage(t, shots, "purposes")
+	tab.Click(t, `#purposes a[href="/console/consent/purposes/newsletter"]`)
+	tab.CheckPage(t, shots, "purpose")
+	tab.Fill(t, "#name-en", "Our newsletter")
+	tab.Click(t, "#save-purpose")
+	if got := tab.Text(t, "#purposes"); !strings.Contains(got, "Our newsletter") {
+		t.Errorf("purposes after the edit: %q", got)
+	}
+	tab.Click(t, `.consent-subnav a[href="/console/consent/notices"]`)
+	tab.CheckPage(t, shots, "notices")
+	tab.Click(t, `#notices a[href="/console/consent/notices/privacy-policy"]`)
+	tab.CheckPage(t, shots, "notice")
+	tab.Click(t, `.consent-subnav a[href="/console/consent/register"]`)
+	tab.CheckPage(t, shots, "register")
+	tab.Click(t, "#search")
+	if got := tab.Text(t, "#records"); !strings.Contains(got, granter) {
+		t.Errorf("register search: %q", got)
+	}
+	tab.CheckPage(t, shots, "register-results")
+	tab.Click(t, `.consent-subnav a[href="/console/consent/figures"]`)
+	if got := tab.Text(t, "#figures"); !strings.Contains(got, "newsletter") {
+		t.Errorf("figures: %q", got)
+	}
+	tab.CheckPage(t, shots, "figures")
+
+	// Webhooks.
+	tab.Click(t, `.console-nav a[href="/console/webhooks"]`)
+	if got := tab.Text(t, "#deliveries"); !strings.Contains(got, "erasure.completed") {
+		t.Errorf("deliveries: %q", got)
+	}
+	tab.CheckPage(t, shots, "webhooks")
 }
