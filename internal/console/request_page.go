@@ -145,6 +145,10 @@ func (s *Server) showRequest(w http.ResponseWriter, r *http.Request, q *request,
 	return s.render(w, status, "request", q, l.T("console.request.title", p.Kind), p)
 }
 
+// actionOrder is the order the console offers moves in: the usual next
+// step first, the closing ones last.
+var actionOrder = []dsr.State{dsr.InProgress, dsr.Completed, dsr.AwaitingApproval, dsr.AwaitingIdentity, dsr.Received, dsr.Withdrawn, dsr.Refused}
+
 // requestForms fills in the forms staff may use on rq.
 func (s *Server) requestForms(r *http.Request, q *request, rq dsr.Request, now time.Time, p *requestPageData) {
 	l := q.page.L
@@ -158,7 +162,7 @@ func (s *Server) requestForms(r *http.Request, q *request, rq dsr.Request, now t
 	// An erasure request is completed by carrying it out (or sent for
 	// approval by it), not by a bare change of state.
 	p.CanErase = rq.Kind == dsr.Erasure && rq.State == dsr.InProgress && s.eraser != nil && rq.SubjectID != ""
-	for _, to := range allStates {
+	for _, to := range actionOrder {
 		if !dsr.CanTransition(rq.State, to) {
 			continue
 		}
