@@ -87,7 +87,7 @@ func (a *app) handler(reg *prometheus.Registry) (http.Handler, error) {
 		root.Handle(p, wh)
 	}
 	root.Handle(console.Prefix, console.New(console.Options{Staff: a.staff, Sessions: a.sessions, UI: site, Log: a.log,
-		Clock: a.now, PublicURL: a.cfg.PublicURL}).Handler(m))
+		Clock: a.now, PublicURL: a.cfg.PublicURL, Requests: a.dsr, Eraser: a.eraser, Consent: a.consent, Webhooks: a.webhooks}).Handler(m))
 	if a.demoHost != nil {
 		root.Handle(demoHostPrefix, web.Browser(a.log, m)(a.demoHost))
 	}

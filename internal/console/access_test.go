@@ -9,6 +9,7 @@ import (
 
 	"github.com/gdprd/gdprd/internal/auth"
 	"github.com/gdprd/gdprd/internal/console"
+	"github.com/gdprd/gdprd/internal/dsr"
 	"github.com/gdprd/gdprd/internal/sqlstore"
 	"github.com/gdprd/gdprd/internal/sqlstore/sqltest"
 )
@@ -26,6 +27,35 @@ var expectedAccess = map[string][]auth.Role{
 	"GET /console/staff":               {auth.RoleOwner},
 	"POST /console/staff":              {auth.RoleOwner},
 	"POST /console/staff/{id}/role":    {auth.RoleOwner},
+	// Requests and erasures: everyone reads, the auditor changes nothing.
+	"GET /console/requests":                  auth.AllRoles,
+	"GET /console/requests/{id}":             auth.AllRoles,
+	"GET /console/requests/new":              {auth.RoleOwner, auth.RoleDPO, auth.RoleSupport},
+	"POST /console/requests":                 {auth.RoleOwner, auth.RoleDPO, auth.RoleSupport},
+	"POST /console/requests/{id}/transition": {auth.RoleOwner, auth.RoleDPO, auth.RoleSupport},
+	"POST /console/requests/{id}/extend":     {auth.RoleOwner, auth.RoleDPO, auth.RoleSupport},
+	"POST /console/requests/{id}/assign":     {auth.RoleOwner, auth.RoleDPO, auth.RoleSupport},
+	"POST /console/requests/{id}/erase":      {auth.RoleOwner, auth.RoleDPO, auth.RoleSupport},
+	"POST /console/requests/{id}/notes":      {auth.RoleOwner, auth.RoleDPO, auth.RoleSupport},
+	// Consent: everyone reads and searches; owners and DPOs manage
+	// purposes and notices and export the register.
+	"GET /console/consent/purposes":                          auth.AllRoles,
+	"GET /console/consent/purposes/{slug}":                   {auth.RoleOwner, auth.RoleDPO},
+	"POST /console/consent/purposes/{slug}":                  {auth.RoleOwner, auth.RoleDPO},
+	"GET /console/consent/notices":                           auth.AllRoles,
+	"GET /console/consent/notices/{slug}":                    auth.AllRoles,
+	"POST /console/consent/notices/{slug}/draft":             {auth.RoleOwner, auth.RoleDPO},
+	"POST /console/consent/notices/{slug}/{version}/publish": {auth.RoleOwner, auth.RoleDPO},
+	"GET /console/consent/register":                          auth.AllRoles,
+	"POST /console/consent/register":                         auth.AllRoles,
+	"POST /console/consent/register.csv":                     {auth.RoleOwner, auth.RoleDPO},
+	"GET /console/consent/figures":                           auth.AllRoles,
+	"GET /console/webhooks":                                  auth.AllRoles,
+	"POST /console/webhooks":                                 {auth.RoleOwner},
+	"POST /console/webhooks/{id}/disable":                    {auth.RoleOwner},
+	"GET /console/erasures":                                  auth.AllRoles,
+	"GET /console/erasures/{id}":                             auth.AllRoles,
+	"POST /console/erasures/{id}/{category}":                 {auth.RoleOwner, auth.RoleDPO, auth.RoleSupport},
 }
 
 // TestRouteRoleMatrix enumerates every console route from the route table
@@ -39,15 +69,35 @@ func TestRouteRoleMatrix(t *testing.T) {
 		members[r] = e.enrolled(t, string(r)+"@example.org", r)
 	}
 	target := e.enrolled(t, "target@example.org", auth.RoleSupport)
+	subjectID, erasureRequest, erasureID := e.awaitingApproval(t)
+	access := e.submit(t, e.subject(t, "contact"), dsr.Access, dsr.Details{})
+	hook, _, err := e.webhooks.CreateEndpoint(t.Context(), "https://crm.example/hooks", []string{"*"}, "operator:test")
+	if err != nil {
+		t.Fatal(err)
+	}
 	routes := e.srv.Routes()
 	if len(routes) < 15 {
 		t.Fatalf("route table has %d routes", len(routes))
 	}
-	form := url.Values{"email": {"new-person@example.org"}, "role": {"auditor"}, "code": {"000000"}, "token": {"x"}, "next": {"/console/"}}
+	form := url.Values{"email": {"new-person@example.org"}, "role": {"auditor"}, "code": {"000000"}, "token": {"x"}, "next": {"/console/"},
+		"to": {"in_progress"}, "text": {"a note or a reason"}, "staff": {target.id}, "decision": {"approve"},
+		"kind": {"access"}, "channel": {"staff-letter"}, "subject": {subjectID}, "url": {"https://erp.example/hooks"}, "events": {"*"}}
 	unauthorised := 0
 	for _, rt := range routes {
 		method, path, _ := strings.Cut(rt.Pattern, " ")
-		path = strings.NewReplacer("{$}", "", "{id}", target.id, "{token}", "some-token").Replace(path)
+		id := target.id
+		switch {
+		case strings.HasPrefix(path, "/console/requests/{id}/erase"):
+			id = erasureRequest.ID
+		case strings.HasPrefix(path, "/console/requests/{id}"):
+			id = access.ID
+		case strings.HasPrefix(path, "/console/erasures/{id}"):
+			id = erasureID
+		case strings.HasPrefix(path, "/console/webhooks/{id}"):
+			id = hook.ID
+		}
+		path = strings.NewReplacer("{$}", "", "{id}", id, "{category}", "security", "{token}", "some-token",
+			"{slug}", slug(path), "{version}", "1").Replace(path)
 		call := func(c *client) answer {
 			if method == http.MethodPost {
 				return c.post(path, form)
@@ -101,11 +151,45 @@ func TestRouteRoleMatrix(t *testing.T) {
 		members[auth.RoleOwner].id, members[auth.RoleDPO].id, members[auth.RoleSupport].id, members[auth.RoleAuditor].id, target.id); n != 1 {
 		t.Fatalf("%d staff created by the matrix, want 1 (the owner's)", n)
 	}
+	// Nor did the auditor change a request, write a note, decide an
+	// erasure or enter a request; and each refusal by role was audited.
+	auditor := "staff:" + members[auth.RoleAuditor].id
+	for _, q := range []string{
+		"SELECT COUNT(*) FROM request_events WHERE actor = $1",
+		"SELECT COUNT(*) FROM request_notes WHERE author = $1",
+		"SELECT COUNT(*) FROM erasure_items WHERE decided_by = $1",
+		"SELECT COUNT(*) FROM requests WHERE created_by = $1",
+	} {
+		if n := e.count(t, q, auditor); n != 0 {
+			t.Errorf("%s: %d", q, n)
+		}
+	}
+	if n := e.count(t, "SELECT COUNT(*) FROM audit_events WHERE action = 'console.forbidden' AND actor = $1", auditor); n < 10 {
+		t.Errorf("refusals of the auditor audited: %d", n)
+	}
+	if n := e.count(t, "SELECT COUNT(*) FROM webhook_endpoints"); n != 2 {
+		t.Errorf("webhook endpoints: %d, want the setup's and the owner's", n)
+	}
+	// The allowed roles did change things: the matrix reached the handlers.
+	if n := e.count(t, "SELECT COUNT(*) FROM request_notes WHERE request_id = $1", access.ID); n != 3 {
+		t.Errorf("notes written by owner, dpo and support: %d", n)
+	}
+	if n := e.count(t, "SELECT COUNT(*) FROM erasure_items WHERE erasure_id = $1 AND state = 'erased' AND decided_by = $2", erasureID, "staff:"+members[auth.RoleOwner].id); n != 1 {
+		t.Errorf("the owner's approval: %d", n)
+	}
 	var creators int
 	creators = e.count(t, "SELECT COUNT(*) FROM audit_events WHERE action = 'staff.create' AND actor = $1", "staff:"+members[auth.RoleOwner].id)
 	if creators != 1 {
 		t.Fatalf("owner creations audited: %d", creators)
 	}
+}
+
+// slug names a purpose or a notice the migrations create.
+func slug(path string) string {
+	if strings.Contains(path, "/notices/") {
+		return "privacy-policy"
+	}
+	return "support"
 }
 
 // TestConsoleNeeds2FA: an enrolment session (password chosen, TOTP not

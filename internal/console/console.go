@@ -20,9 +20,12 @@ import (
 	"time"
 
 	"github.com/gdprd/gdprd/internal/auth"
+	"github.com/gdprd/gdprd/internal/consent"
+	"github.com/gdprd/gdprd/internal/dsr"
 	"github.com/gdprd/gdprd/internal/errcode"
 	"github.com/gdprd/gdprd/internal/ui"
 	"github.com/gdprd/gdprd/internal/web"
+	"github.com/gdprd/gdprd/internal/webhook"
 )
 
 // Prefix is where the console lives.
@@ -50,6 +53,17 @@ type Options struct {
 	PublicURL string
 	// Issuer names the account in authenticator apps.
 	Issuer string
+	// Requests serves the request queue and request pages; nil leaves
+	// them out of the dashboard and answers them 404.
+	Requests *dsr.Service
+	// Eraser serves the erasure approvals; nil answers them 404.
+	Eraser *dsr.Eraser
+	// Consent serves the purposes, notices, register and figures; nil
+	// answers them 404.
+	Consent *consent.Register
+	// Webhooks serves the endpoints and delivery status; nil answers them
+	// 404.
+	Webhooks *webhook.Service
 }
 
 // Server serves the console.
@@ -61,11 +75,16 @@ type Server struct {
 	now      func() time.Time
 	base     string
 	issuer   string
+	requests *dsr.Service
+	eraser   *dsr.Eraser
+	consent  *consent.Register
+	webhooks *webhook.Service
 }
 
 // New returns a Server.
 func New(o Options) *Server {
-	s := &Server{staff: o.Staff, sessions: o.Sessions, ui: o.UI, log: o.Log, now: o.Clock, base: o.PublicURL, issuer: o.Issuer}
+	s := &Server{staff: o.Staff, sessions: o.Sessions, ui: o.UI, log: o.Log, now: o.Clock, base: o.PublicURL, issuer: o.Issuer,
+		requests: o.Requests, eraser: o.Eraser, consent: o.Consent, webhooks: o.Webhooks}
 	if s.ui == nil {
 		s.ui = ui.MustNew(ui.Options{})
 	}
@@ -106,6 +125,11 @@ type request struct {
 	sess   *auth.Session // nil on public routes without a session
 	member *auth.StaffMember
 	page   *ui.Page
+	// requests reports that the request pages are served (for the
+	// navigation).
+	requests bool
+	consent  bool // the consent pages are served
+	webhooks bool // the webhook pages are served
 }
 
 // actor names the signed-in member in audit events.
@@ -131,7 +155,7 @@ func (s *Server) guard(rt Route) http.Handler {
 				return
 			}
 		}
-		q := &request{page: s.ui.NewPage(r)}
+		q := &request{page: s.ui.NewPage(r), requests: s.requests != nil, consent: s.consent != nil, webhooks: s.webhooks != nil}
 		q.sess, _ = web.SessionFrom[*auth.Session](r.Context())
 		switch rt.Stage {
 		case StagePublic:
@@ -170,11 +194,17 @@ func (s *Server) guard(rt Route) http.Handler {
 			}
 			q.member = m
 			if !slices.Contains(rt.Roles, m.Role) {
-				s.fail(w, r, errcode.E(errcode.Forbidden, "not allowed for this role"))
+				// A refusal by role is a security event: audited (fail
+				// closed), and nothing else happens.
+				err := errcode.E(errcode.Forbidden, "not allowed for this role")
+				if aerr := s.staff.Audit(r.Context(), m.Actor(), "console.forbidden", m.ID, "forbidden"); aerr != nil {
+					err = aerr
+				}
+				s.fail(w, r, err)
 				return
 			}
 			if rt.Fresh && !q.sess.Fresh(s.now(), FreshFor) {
-				s.stepUpPrompt(w, r, q, "")
+				s.stepUpPrompt(w, r, q, rt.Back)
 				return
 			}
 		}
@@ -203,6 +233,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		key = "console.error.toolarge"
 	case http.StatusGone:
 		key = "console.error.gone"
+	case http.StatusConflict:
+		key = "console.error.conflict"
 	}
 	p.Title = p.L.T(key + ".title")
 	p.Main = messagePage{Heading: p.Title, Text: p.L.T(key + ".text"), Back: Prefix, BackL: p.L.T("console.back")}

@@ -4,27 +4,39 @@ import (
 	"net/http"
 
 	"github.com/gdprd/gdprd/internal/auth"
+	"github.com/gdprd/gdprd/internal/dsr"
 )
 
 // nav is what the navigation partial needs on signed-in pages.
 type nav struct {
-	Member  *auth.StaffMember
-	IsOwner bool
-	Current string
+	Member   *auth.StaffMember
+	IsOwner  bool
+	Current  string
+	Requests bool // the request pages are served
+	Consent  bool // the consent pages are served
+	Webhooks bool // the webhook pages are served
 }
 
 func (q *request) nav(current string) nav {
-	return nav{Member: q.member, IsOwner: q.member.Role == auth.RoleOwner, Current: current}
+	return nav{Member: q.member, IsOwner: q.member.Role == auth.RoleOwner, Current: current, Requests: q.requests, Consent: q.consent, Webhooks: q.webhooks}
 }
 
 type dashboardPage struct {
-	Nav  nav
-	Role string
+	Nav    nav
+	Role   string
+	Counts *dsr.Counts // nil when requests are not served
 }
 
-// dashboard greets the member. (The counts of open requests come with the
-// data-subject-rights pages.)
+// dashboard greets the member and counts the open, due-soon and overdue
+// requests.
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, q *request) error {
-	return s.render(w, http.StatusOK, "dashboard", q, q.page.L.T("console.dashboard.title"),
-		dashboardPage{Nav: q.nav("dashboard"), Role: q.page.L.T("console.role." + string(q.member.Role))})
+	p := dashboardPage{Nav: q.nav("dashboard"), Role: q.page.L.T("console.role." + string(q.member.Role))}
+	if s.requests != nil {
+		c, err := s.requests.Counts(r.Context())
+		if err != nil {
+			return err
+		}
+		p.Counts = &c
+	}
+	return s.render(w, http.StatusOK, "dashboard", q, q.page.L.T("console.dashboard.title"), p)
 }

@@ -2,12 +2,15 @@ package console_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,11 +19,16 @@ import (
 
 	"github.com/gdprd/gdprd/internal/audit"
 	"github.com/gdprd/gdprd/internal/auth"
+	"github.com/gdprd/gdprd/internal/consent"
 	"github.com/gdprd/gdprd/internal/console"
+	"github.com/gdprd/gdprd/internal/dsr"
 	"github.com/gdprd/gdprd/internal/keys"
+	"github.com/gdprd/gdprd/internal/receipt"
 	"github.com/gdprd/gdprd/internal/sqlstore"
 	"github.com/gdprd/gdprd/internal/sqlstore/sqltest"
+	"github.com/gdprd/gdprd/internal/vault"
 	"github.com/gdprd/gdprd/internal/web"
+	"github.com/gdprd/gdprd/internal/webhook"
 )
 
 const testPassword = "correct horse battery staple 42"
@@ -51,6 +59,13 @@ type env struct {
 	sessions *auth.Sessions
 	srv      *console.Server
 	url      string
+	vault    *vault.Vault
+	dsr      *dsr.Service
+	eraser   *dsr.Eraser
+	signer   *receipt.Signer
+	consent  *consent.Register
+	webhooks *webhook.Service
+	seq      atomic.Int64
 }
 
 type envOptions struct {
@@ -75,10 +90,91 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 	sess := auth.NewSessions(db, kr, c.Now, nil)
-	srv := console.New(console.Options{Staff: st, Sessions: sess, Clock: c.Now, PublicURL: "http://console.test"})
+	ctx := context.Background()
+	ks, err := vault.OpenKeyStore(ctx, sqltest.Open(t, o.engine, "keys"), kr, c.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := audit.New(audit.Options{Clock: c.Now, Signer: kr, KeyID: keys.CheckpointKeyID(kr.CheckpointPublicKey())})
+	v, err := vault.New(ctx, vault.Options{DB: db, KeyStore: ks, Keyring: kr, Audit: log, Clock: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	requests, err := dsr.New(dsr.Options{DB: db, Audit: log, Sealer: v, Targets: kr, Clock: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := receipt.NewSigner(kr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eraser, err := dsr.NewEraser(ctx, dsr.ErasureOptions{DB: db, Audit: log, Vault: v, Targets: kr, Signer: signer,
+		Policy: dsr.DefaultErasurePolicy(), Requests: requests, Issuer: "Example GmbH", Clock: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := consent.New(consent.Options{DB: db, Audit: log, Sealer: v, Targets: kr, Clock: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks, err := webhook.New(webhook.Options{DB: db, Keyring: kr, Audit: log, Clock: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := console.New(console.Options{Staff: st, Sessions: sess, Clock: c.Now, PublicURL: "http://console.test",
+		Requests: requests, Eraser: eraser, Consent: reg, Webhooks: hooks})
 	hs := httptest.NewServer(srv.Handler(nil))
 	t.Cleanup(hs.Close)
-	return &env{db: db, clock: c, staff: st, sessions: sess, srv: srv, url: hs.URL}
+	return &env{db: db, clock: c, staff: st, sessions: sess, srv: srv, url: hs.URL, vault: v, dsr: requests, eraser: eraser, signer: signer, consent: reg, webhooks: hooks}
+}
+
+// subject creates a person with a little data in each of cats.
+func (e *env) subject(t testing.TB, cats ...string) string {
+	t.Helper()
+	data := map[string]json.RawMessage{}
+	for _, c := range cats {
+		data[c] = json.RawMessage(`{"note":"` + c + ` data"}`)
+	}
+	n := e.seq.Add(1)
+	s, err := e.vault.Create(context.Background(), vault.Actor{Name: "system", Purpose: "service-delivery"},
+		vault.NewSubject{ExternalID: fmt.Sprintf("cust-%d", n), Email: fmt.Sprintf("p%d@example.org", n), Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.ID
+}
+
+// submit enters a request for subjectID as the host application would.
+func (e *env) submit(t testing.TB, subjectID string, kind dsr.Kind, d dsr.Details) dsr.Request {
+	t.Helper()
+	s, err := e.dsr.Submit(context.Background(), dsr.Actor{Name: "apikey:ak_host", Purpose: "dsr"},
+		dsr.NewRequest{SubjectID: subjectID, Kind: kind, Channel: dsr.API, Details: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Request
+}
+
+// awaitingApproval makes an erasure request of contact and security data
+// and carries it out: contact is erased, security waits for approval.
+func (e *env) awaitingApproval(t testing.TB) (subjectID string, r dsr.Request, erasureID string) {
+	t.Helper()
+	ctx := context.Background()
+	subjectID = e.subject(t, "contact", "security")
+	r = e.submit(t, subjectID, dsr.Erasure, dsr.Details{Categories: []string{"contact", "security"}})
+	sys := dsr.Actor{Name: "staff:setup", Purpose: "dsr"}
+	if _, err := e.dsr.Transition(ctx, sys, r.ID, dsr.InProgress, dsr.Reason{}); err != nil {
+		t.Fatal(err)
+	}
+	res, r, err := e.eraser.ExecuteRequest(ctx, e.dsr, sys, r.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != dsr.AwaitingApproval {
+		t.Fatalf("erasure request is %s, want awaiting approval", r.State)
+	}
+	return subjectID, r, res.ID
 }
 
 func totpCode(t testing.TB, secret string, at time.Time) string {

@@ -23,12 +23,19 @@ type Route struct {
 	Stage   Stage
 	Roles   []auth.Role // StageSignedIn only
 	Fresh   bool
-	handle  func(s *Server, w http.ResponseWriter, r *http.Request, q *request) error
+	// Back is where a form post that needed a fresh second factor returns
+	// after the step-up (the page holding the form).
+	Back   string
+	handle func(s *Server, w http.ResponseWriter, r *http.Request, q *request) error
 }
 
 var (
 	everyone = []auth.Role{auth.RoleOwner, auth.RoleDPO, auth.RoleSupport, auth.RoleAuditor}
 	owners   = []auth.Role{auth.RoleOwner}
+	// workers change requests and decide erasures; the auditor only reads.
+	workers = []auth.Role{auth.RoleOwner, auth.RoleDPO, auth.RoleSupport}
+	// stewards manage purposes and notices and export the register.
+	stewards = []auth.Role{auth.RoleOwner, auth.RoleDPO}
 )
 
 // routes is the one table of console routes and the roles allowed on
@@ -54,6 +61,32 @@ func (s *Server) routes() []Route {
 		{Pattern: "GET " + Prefix + "staff", Stage: StageSignedIn, Roles: owners, handle: (*Server).staffList},
 		{Pattern: "POST " + Prefix + "staff", Stage: StageSignedIn, Roles: owners, Fresh: true, handle: (*Server).staffCreate},
 		{Pattern: "POST " + Prefix + "staff/{id}/role", Stage: StageSignedIn, Roles: owners, Fresh: true, handle: (*Server).staffRole},
+		{Pattern: "GET " + Prefix + "requests", Stage: StageSignedIn, Roles: everyone, handle: (*Server).requestQueue},
+		{Pattern: "GET " + Prefix + "requests/new", Stage: StageSignedIn, Roles: workers, handle: (*Server).requestNewForm},
+		{Pattern: "POST " + Prefix + "requests", Stage: StageSignedIn, Roles: workers, handle: (*Server).requestCreate},
+		{Pattern: "GET " + Prefix + "requests/{id}", Stage: StageSignedIn, Roles: everyone, handle: (*Server).requestPage},
+		{Pattern: "POST " + Prefix + "requests/{id}/transition", Stage: StageSignedIn, Roles: workers, handle: (*Server).requestTransition},
+		{Pattern: "POST " + Prefix + "requests/{id}/extend", Stage: StageSignedIn, Roles: workers, handle: (*Server).requestExtend},
+		{Pattern: "POST " + Prefix + "requests/{id}/assign", Stage: StageSignedIn, Roles: workers, handle: (*Server).requestAssign},
+		{Pattern: "POST " + Prefix + "requests/{id}/erase", Stage: StageSignedIn, Roles: workers, handle: (*Server).requestErase},
+		{Pattern: "POST " + Prefix + "requests/{id}/notes", Stage: StageSignedIn, Roles: workers, handle: (*Server).requestNote},
+		{Pattern: "GET " + Prefix + "consent/purposes", Stage: StageSignedIn, Roles: everyone, handle: (*Server).purposeList},
+		{Pattern: "GET " + Prefix + "consent/purposes/{slug}", Stage: StageSignedIn, Roles: stewards, handle: (*Server).purposeForm},
+		{Pattern: "POST " + Prefix + "consent/purposes/{slug}", Stage: StageSignedIn, Roles: stewards, handle: (*Server).purposeUpdate},
+		{Pattern: "GET " + Prefix + "consent/notices", Stage: StageSignedIn, Roles: everyone, handle: (*Server).noticeList},
+		{Pattern: "GET " + Prefix + "consent/notices/{slug}", Stage: StageSignedIn, Roles: everyone, handle: (*Server).noticePage},
+		{Pattern: "POST " + Prefix + "consent/notices/{slug}/draft", Stage: StageSignedIn, Roles: stewards, handle: (*Server).noticeDraft},
+		{Pattern: "POST " + Prefix + "consent/notices/{slug}/{version}/publish", Stage: StageSignedIn, Roles: stewards, handle: (*Server).noticePublish},
+		{Pattern: "GET " + Prefix + "consent/register", Stage: StageSignedIn, Roles: everyone, handle: (*Server).registerForm},
+		{Pattern: "POST " + Prefix + "consent/register", Stage: StageSignedIn, Roles: everyone, handle: (*Server).registerSearch},
+		{Pattern: "POST " + Prefix + "consent/register.csv", Stage: StageSignedIn, Roles: stewards, Fresh: true, Back: Prefix + "consent/register", handle: (*Server).registerExport},
+		{Pattern: "GET " + Prefix + "consent/figures", Stage: StageSignedIn, Roles: everyone, handle: (*Server).consentFigures},
+		{Pattern: "GET " + Prefix + "webhooks", Stage: StageSignedIn, Roles: everyone, handle: (*Server).webhookList},
+		{Pattern: "POST " + Prefix + "webhooks", Stage: StageSignedIn, Roles: owners, Fresh: true, Back: Prefix + "webhooks", handle: (*Server).webhookCreate},
+		{Pattern: "POST " + Prefix + "webhooks/{id}/disable", Stage: StageSignedIn, Roles: owners, handle: (*Server).webhookDisable},
+		{Pattern: "GET " + Prefix + "erasures", Stage: StageSignedIn, Roles: everyone, handle: (*Server).erasureList},
+		{Pattern: "GET " + Prefix + "erasures/{id}", Stage: StageSignedIn, Roles: everyone, handle: (*Server).erasurePage},
+		{Pattern: "POST " + Prefix + "erasures/{id}/{category}", Stage: StageSignedIn, Roles: workers, handle: (*Server).erasureDecide},
 	}
 }
 

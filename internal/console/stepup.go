@@ -22,14 +22,19 @@ func safeNext(next string) string {
 	return next
 }
 
-// stepUpPrompt asks for a second factor again before a sensitive action.
-func (s *Server) stepUpPrompt(w http.ResponseWriter, r *http.Request, q *request, errMsg string) {
+// stepUpPrompt asks for a second factor again before a sensitive action,
+// then returns to back (the page whose form needs it; the staff page when
+// empty) or, for a page, to the page itself.
+func (s *Server) stepUpPrompt(w http.ResponseWriter, r *http.Request, q *request, back string) {
 	next := r.URL.Path
 	if r.Method != http.MethodGet {
-		next = Prefix + "staff" // the page whose forms need a fresh factor
+		next = back
+		if next == "" {
+			next = Prefix + "staff"
+		}
 	}
 	if err := s.render(w, http.StatusOK, "stepup", q, q.page.L.T("console.stepup.title"),
-		stepUpPage{Nav: q.nav(""), Next: safeNext(next), Error: errMsg}); err != nil {
+		stepUpPage{Nav: q.nav(""), Next: safeNext(next)}); err != nil {
 		s.fail(w, r, err)
 	}
 }
