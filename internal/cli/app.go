@@ -64,7 +64,8 @@ type app struct {
 	widget   *widget.Widget
 	staff    *auth.Staff
 	sessions *auth.Sessions
-	demoHost *demoHost // only under `gdprd demo`
+	demoHost *demoHost    // only under `gdprd demo`
+	checks   checkSummary // consent checks counted, summarised daily into the audit log
 }
 
 // openApp loads the master key and opens (and migrates) both stores, for

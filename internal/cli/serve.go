@@ -72,8 +72,9 @@ func listen(cfg *config.Config) (net.Listener, error) {
 // the operator endpoints.
 func (a *app) handler(reg *prometheus.Registry) (http.Handler, error) {
 	m := web.NewMetrics(reg)
+	a.checks.metrics, a.checks.since = api.NewConsentMetrics(reg), a.now().UTC()
 	srv := &api.Server{Vault: a.vault, Consent: a.consent, Widget: a.widget, APIKeys: a.apiKeys, Requests: a.dsr, Exports: a.exports,
-		PublicURL: a.cfg.PublicURL, Log: a.log, Spec: docs.OpenAPI, ConsentMetrics: api.NewConsentMetrics(reg),
+		PublicURL: a.cfg.PublicURL, Log: a.log, Spec: docs.OpenAPI, ConsentMetrics: a.checks.metrics,
 		ConsentReceipts: a.consentReceipts, Erasures: a.eraser}
 	root := http.NewServeMux()
 	root.Handle(api.Prefix+"/", srv.Handler(m))
@@ -215,6 +216,6 @@ func (a *app) serve(ctx context.Context, env Env, ln net.Listener, banner func(a
 	}
 	<-runnerDone
 	// Leave a signed checkpoint of everything logged and a folded WAL.
-	a.maintainOnce(sctx)
+	a.maintainOnce(sctx, true)
 	return nil
 }
