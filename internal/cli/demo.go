@@ -22,6 +22,12 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// A public URL defaulted from a loopback address names localhost: the
+	// console and portal set __Host- cookies, which need a secure context,
+	// and every browser treats http://localhost as one.
+	if loop, ok := strings.CutPrefix(cfg.PublicURL, "http://127.0.0.1:"); ok && cfg.PublicURL == "http://"+cfg.Addr {
+		cfg.PublicURL = "http://localhost:" + loop
+	}
 	if err := keys.CreateMasterFile(cfg.MasterKeyFile); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
@@ -70,7 +76,7 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	return a.serve(ctx, env, ln, func(addr string) {
-		base := "http://" + addr
+		base := strings.TrimRight(cfg.PublicURL, "/")
 		w := env.Stdout
 		fmt.Fprintf(w, "\ngdprd demo is running: PrintFarm Cloud, a 3D-printing service (%d people", n+seeded)
 		if seeded > 0 {
