@@ -22,6 +22,7 @@ import (
 	"github.com/gdprd/gdprd/internal/export"
 	"github.com/gdprd/gdprd/internal/vault"
 	"github.com/gdprd/gdprd/internal/web"
+	"github.com/gdprd/gdprd/internal/webhook"
 	"github.com/gdprd/gdprd/internal/widget"
 )
 
@@ -57,6 +58,9 @@ type Server struct {
 	// receipts. Their routes answer 404 when nil.
 	ConsentReceipts *consent.Receipts
 	Erasures        *dsr.Eraser
+	// Webhooks reports the delivery status of erasure notices; nil
+	// leaves it out of the receipt's answer.
+	Webhooks *webhook.Service
 
 	limiters sync.Map // key id -> *rate.Limiter
 }
@@ -99,6 +103,7 @@ func (s *Server) Routes() []Route {
 		{"GET", "/requests", auth.ScopeDSRRead, s.requestList},
 		{"GET", "/requests/{id}", auth.ScopeDSRRead, s.requestGet},
 		{"POST", "/requests/{id}/transitions", auth.ScopeDSRWrite, s.requestTransition},
+		{"POST", "/requests/{id}/erasure", auth.ScopeDSRWrite, s.erasureExecute},
 		{"POST", "/subjects/{id}/exports", auth.ScopeDSRWrite, s.exportCreate},
 	}
 }

@@ -174,15 +174,17 @@ func openAppAs(ctx context.Context, cfg *config.Config, log *slog.Logger, server
 		a.close()
 		return nil, err
 	}
-	a.eraser, err = dsr.NewEraser(ctx, dsr.ErasureOptions{DB: a.db, Audit: a.audit, Vault: a.vault, Targets: kr,
-		Signer: a.receipts, Policy: policy, Issuer: cfg.ControllerName, Clock: a.now})
-	if err != nil {
-		a.close()
-		return nil, fmt.Errorf("erasure policy: %w", err)
-	}
 	if err := a.openBackground(cfg, log); err != nil {
 		a.close()
 		return nil, err
+	}
+	// Erasures are propagated to the webhook endpoints (Art. 19), queued
+	// in the transaction that records them.
+	a.eraser, err = dsr.NewEraser(ctx, dsr.ErasureOptions{DB: a.db, Audit: a.audit, Vault: a.vault, Targets: kr,
+		Signer: a.receipts, Policy: policy, Notifier: a.webhooks, Requests: a.dsr, Issuer: cfg.ControllerName, Clock: a.now})
+	if err != nil {
+		a.close()
+		return nil, fmt.Errorf("erasure policy: %w", err)
 	}
 	return a, nil
 }
