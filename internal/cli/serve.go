@@ -50,7 +50,8 @@ func (a *app) handler(reg *prometheus.Registry) http.Handler {
 	m := web.NewMetrics(reg)
 	srv := &api.Server{Vault: a.vault, Consent: a.consent, Widget: a.widget, APIKeys: a.apiKeys, Requests: a.dsr, Exports: a.exports,
 		PublicURL: a.cfg.PublicURL, Log: a.log, Spec: docs.OpenAPI, ConsentMetrics: api.NewConsentMetrics(reg),
-		ConsentReceipts: a.consentReceipts, Erasures: a.eraser, Webhooks: a.webhooks}
+		ConsentReceipts: a.consentReceipts, Erasures: a.eraser, Webhooks: a.webhooks,
+		Outbox: a.outbox, Catalog: a.catalog}
 	root := http.NewServeMux()
 	root.Handle(api.Prefix+"/", srv.Handler(m))
 	root.Handle(export.DownloadPrefix, download.Handler(a.exports, a.log, m))
