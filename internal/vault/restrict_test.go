@@ -68,7 +68,10 @@ func TestSetRestriction(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = en.v.SetRestriction(ctx, a, plain.ID, vault.Restriction{Reason: "decided",
-			Notify: func(context.Context, *sqlstore.Tx, string) error { t.Error("Notify called without an e-mail address"); return nil }})
+			Notify: func(context.Context, *sqlstore.Tx, string) error {
+				t.Error("Notify called without an e-mail address")
+				return nil
+			}})
 		wantCode(t, err, errcode.Invalid)
 		res, err = en.v.SetRestriction(ctx, a, plain.ID, vault.Restriction{Reason: "decided", NotifiedBy: "phone call"})
 		if err != nil || res.Notified != "other" {
