@@ -158,6 +158,9 @@ func (a *app) serve(ctx context.Context, env Env, banner func(addr string)) erro
 	}
 	// The runner stops claiming when ctx ends and finishes the jobs in
 	// flight; runnerDone says when, so the stores stay open until then.
+	if err := a.reminders.Schedule(ctx); err != nil {
+		a.log.Warn("reminders: schedule failed", "err", err)
+	}
 	runnerDone := make(chan struct{})
 	go func() {
 		defer close(runnerDone)
