@@ -193,7 +193,7 @@ func (r *Reminders) send(ctx context.Context, d dueRequest, reached []int, urgen
 	link := strings.TrimRight(r.o.ConsoleURL, "/") + "/requests/" + d.id
 	msg := mail.Message{Kind: reminderMailKind, To: email,
 		Subject: l.T("mail.reminder.subject", urgent, d.id),
-		Text: l.T("mail.reminder.text", d.kind, d.id, l.Date(d.target), l.Date(d.legal), link, urgent),
+		Text:    l.T("mail.reminder.text", d.kind, d.id, l.Date(d.target), l.Date(d.legal), link, urgent),
 	}
 	sent := false
 	err = r.o.DB.Write(ctx, func(tx *sqlstore.Tx) error {
