@@ -19,7 +19,7 @@ import (
 func TestClientConsentAndRequests(t *testing.T) {
 	t.Parallel()
 	f := newConsentFixture(t)
-	key := apiKey(t, f.dataDir, []string{auth.ScopeConsentRead, auth.ScopeConsentWrite, auth.ScopeDSRRead, auth.ScopeDSRWrite}, 0)
+	key := apiKey(t, f.dataDir, []string{auth.ScopeConsentRead, auth.ScopeConsentWrite, auth.ScopeDSRRead, auth.ScopeDSRWrite, auth.ScopeVaultWrite}, 0)
 	c := newClient(t, f.base, key)
 	ctx := t.Context()
 	ada, bob := f.vars["ada"], f.vars["bob"]
@@ -133,11 +133,40 @@ func TestClientConsentAndRequests(t *testing.T) {
 		t.Errorf("second page = %+v, %v", next, err)
 	}
 
+	// Erasure through the client: a dry run, then the erasure itself.
+	plan, err := c.CarryOutErasure(ctx, r1.ID, client.ErasureSelection{DryRun: true})
+	if err != nil || plan.ErasureID != "" || len(plan.Plan.Items) != 1 || plan.Plan.Items[0].Outcome != "erase" {
+		t.Errorf("dry run = %+v, %v", plan, err)
+	}
+	done, err := c.CarryOutErasure(ctx, r1.ID, client.ErasureSelection{})
+	if err != nil || done.ErasureID == "" || done.Receipt == "" || done.Request.State != "completed" {
+		t.Fatalf("erasure = %+v, %v", done, err)
+	}
+	stored, err := c.ErasureReceiptOf(ctx, done.ErasureID)
+	if err != nil || stored.Receipt != done.Receipt || len(stored.Deliveries) != 0 {
+		t.Errorf("receipt = %+v, %v (no endpoint is configured: no deliveries)", stored, err)
+	}
+	if _, err := c.CarryOutErasure(ctx, r1.ID, client.ErasureSelection{}); !client.IsConflict(err) {
+		t.Errorf("a completed request carried out again: %v, want a conflict", err)
+	}
+
 	link, err := c.CreateExport(ctx, bob, "export", "")
 	if err != nil || !strings.Contains(link.URL, "/download/") || link.Kind != "export" || !link.ExpiresAt.After(time.Now()) {
 		t.Errorf("CreateExport = %+v, %v", link, err)
 	}
 	if _, err := c.CreateExport(ctx, bob, "export", "not-an-age-key"); client.Code(err) != "invalid" {
 		t.Errorf("bad recipient: %v", err)
+	}
+
+	res, err := c.SetRestriction(ctx, bob, client.Restriction{Restricted: true, Reason: "accuracy contested"})
+	if err != nil || !res.Restricted || !res.Changed {
+		t.Fatalf("SetRestriction = %+v, %v", res, err)
+	}
+	if d, err := c.CheckConsent(ctx, bob, "newsletter"); err != nil || d.Allowed || d.Reason != "restricted" {
+		t.Errorf("check of a restricted subject = %+v, %v", d, err)
+	}
+	res, err = c.SetRestriction(ctx, bob, client.Restriction{Restricted: false, Reason: "verified"})
+	if err != nil || res.Restricted || res.Notified != "email" {
+		t.Errorf("lifting = %+v, %v", res, err)
 	}
 }
