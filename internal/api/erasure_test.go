@@ -287,4 +287,41 @@ func TestErasurePropagation(t *testing.T) {
 	if d.State != webhook.Delivered || d.Attempts != 2 || d.LastStatus != 204 || d.MsgID != ids[0] || d.Event != "subject.erased" {
 		t.Errorf("delivery = %+v, want delivered on the second attempt with 204, msg %s", d, ids[0])
 	}
+
+	// Erasures straight through the vault routes are propagated too.
+	direct, err := c.CreateSubject(t.Context(), client.NewSubject{Email: "dora@example.org", Data: map[string]any{"usage": map[string]int{"n": 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.EraseData(t.Context(), direct.ID, "usage"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.EraseSubject(t.Context(), direct.ID); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for len(bodies) < 3 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		bodies, _, _ = rc.received()
+	}
+	if len(bodies) != 3 {
+		t.Fatalf("receiver got %d messages, want 3", len(bodies))
+	}
+	var got2 []string
+	for _, b := range bodies[1:] {
+		msg := msg
+		msg.Data.Categories, msg.Data.AccountErased = nil, false
+		if err := json.Unmarshal(b, &msg); err != nil || msg.Data.SubjectID != direct.ID {
+			t.Fatalf("message %s: %v", b, err)
+		}
+		if msg.Data.AccountErased {
+			got2 = append(got2, "account")
+		} else {
+			got2 = append(got2, strings.Join(msg.Data.Categories, ","))
+		}
+	}
+	slices.Sort(got2)
+	if !slices.Equal(got2, []string{"account", "usage"}) {
+		t.Errorf("direct erasures told %v, want usage, then the account", got2)
+	}
 }
