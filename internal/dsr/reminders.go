@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gdprd/gdprd/internal/audit"
+	"github.com/gdprd/gdprd/internal/errcode"
 	"github.com/gdprd/gdprd/internal/i18n"
 	"github.com/gdprd/gdprd/internal/jobs"
 	"github.com/gdprd/gdprd/internal/mail"
@@ -186,6 +187,9 @@ func (r *Reminders) send(ctx context.Context, d dueRequest, reached []int, urgen
 		return false, nil // assigned to something that is not a staff member: nobody to mail
 	}
 	email, err := r.o.StaffEmail(ctx, staffID)
+	if errcode.Of(err) == errcode.NotFound {
+		return false, nil // the staff member is gone: the queue shows the request as theirs until reassigned
+	}
 	if err != nil {
 		return false, fmt.Errorf("staff e-mail: %w", err)
 	}

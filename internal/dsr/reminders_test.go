@@ -234,6 +234,16 @@ func TestDeadlineReminders(t *testing.T) {
 			t.Errorf("late reminder to %v:\n%s", got[2].to, got[2].data)
 		}
 
+		// A request assigned to someone who is no longer staff is skipped,
+		// not an error that stops the other reminders.
+		orphan := f.open(t, dsr.Access, dsr.Details{})
+		if _, err := f.svc.Assign(ctx, dpo, orphan.ID, "staff:stf_gone"); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.set(orphan.TargetDueAt.Add(-time.Hour))
+		send(t, 0)
+		delivered(t, 3)
+
 		// The periodic job: scheduled for the next hour, it runs there and
 		// queues the run after.
 		if err := rem.Schedule(ctx); err != nil {
