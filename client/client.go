@@ -277,17 +277,48 @@ func dataPath(id, category string) (string, error) {
 // do sends one request; in (if not nil) is the JSON body and out (if not
 // nil) receives the JSON answer. A non-2xx answer becomes a *Error.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	_, err := c.doWith(ctx, method, path, nil, in, out)
+	return err
+}
+
+// doWith is do with extra request headers; it returns the status and
+// headers of the answer.
+func (c *Client) doWith(ctx context.Context, method, path string, hdr http.Header, in, out any) (*http.Response, error) {
+	resp, err := c.send(ctx, method, path, hdr, in)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		// Drain what is left so the connection can be reused.
+		io.Copy(io.Discard, io.LimitReader(resp.Body, maxProblemBytes))
+		resp.Body.Close()
+	}()
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		return resp, nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return resp, fmt.Errorf("gdprd client: decode %s %s answer: %w", method, path, err)
+	}
+	return resp, nil
+}
+
+// send makes one request and returns a 2xx answer with its body still to
+// be read and closed by the caller; any other answer is a *Error.
+func (c *Client) send(ctx context.Context, method, path string, hdr http.Header, in any) (*http.Response, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return fmt.Errorf("gdprd client: encode request: %w", err)
+			return nil, fmt.Errorf("gdprd client: encode request: %w", err)
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
-		return fmt.Errorf("gdprd client: %w", err)
+		return nil, fmt.Errorf("gdprd client: %w", err)
+	}
+	for k, vs := range hdr {
+		req.Header[k] = vs
 	}
 	req.Header.Set("Accept", "application/json, application/problem+json")
 	req.Header.Set("Authorization", "Bearer "+c.key)
@@ -299,21 +330,14 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("gdprd client: %w", err)
+		return nil, fmt.Errorf("gdprd client: %w", err)
 	}
-	defer func() {
-		// Drain what is left so the connection can be reused.
-		io.Copy(io.Discard, io.LimitReader(resp.Body, maxProblemBytes))
-		resp.Body.Close()
-	}()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return parseError(resp)
+		defer func() {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, maxProblemBytes))
+			resp.Body.Close()
+		}()
+		return nil, parseError(resp)
 	}
-	if out == nil || resp.StatusCode == http.StatusNoContent {
-		return nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("gdprd client: decode %s %s answer: %w", method, path, err)
-	}
-	return nil
+	return resp, nil
 }

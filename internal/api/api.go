@@ -20,8 +20,11 @@ import (
 	"github.com/gdprd/gdprd/internal/dsr"
 	"github.com/gdprd/gdprd/internal/errcode"
 	"github.com/gdprd/gdprd/internal/export"
+	"github.com/gdprd/gdprd/internal/i18n"
+	"github.com/gdprd/gdprd/internal/mail"
 	"github.com/gdprd/gdprd/internal/vault"
 	"github.com/gdprd/gdprd/internal/web"
+	"github.com/gdprd/gdprd/internal/webhook"
 	"github.com/gdprd/gdprd/internal/widget"
 )
 
@@ -57,6 +60,13 @@ type Server struct {
 	// receipts. Their routes answer 404 when nil.
 	ConsentReceipts *consent.Receipts
 	Erasures        *dsr.Eraser
+	// Webhooks reports the delivery status of erasure notices; nil
+	// leaves it out of the receipt's answer.
+	Webhooks *webhook.Service
+	// Outbox and Catalog mail the person the notice that their
+	// restriction ends; without them a lifting needs notified_by.
+	Outbox  *mail.Outbox
+	Catalog *i18n.Catalog
 
 	limiters sync.Map // key id -> *rate.Limiter
 }
@@ -73,6 +83,7 @@ func (s *Server) Routes() []Route {
 		{"GET", "/subjects/{id}", auth.ScopeVaultRead, s.subjectGet},
 		{"PATCH", "/subjects/{id}", auth.ScopeVaultWrite, s.subjectUpdate},
 		{"DELETE", "/subjects/{id}", auth.ScopeVaultWrite, s.subjectErase},
+		{"POST", "/subjects/{id}/restriction", auth.ScopeVaultWrite, s.subjectRestriction},
 		{"GET", "/subjects/{id}/data/{category}", auth.ScopeVaultRead, s.dataGet},
 		{"PUT", "/subjects/{id}/data/{category}", auth.ScopeVaultWrite, s.dataPut},
 		{"DELETE", "/subjects/{id}/data/{category}", auth.ScopeVaultWrite, s.dataErase},
@@ -99,6 +110,7 @@ func (s *Server) Routes() []Route {
 		{"GET", "/requests", auth.ScopeDSRRead, s.requestList},
 		{"GET", "/requests/{id}", auth.ScopeDSRRead, s.requestGet},
 		{"POST", "/requests/{id}/transitions", auth.ScopeDSRWrite, s.requestTransition},
+		{"POST", "/requests/{id}/erasure", auth.ScopeDSRWrite, s.erasureExecute},
 		{"POST", "/subjects/{id}/exports", auth.ScopeDSRWrite, s.exportCreate},
 	}
 }

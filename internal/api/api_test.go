@@ -71,6 +71,12 @@ func gdprd(t *testing.T, args ...string) string {
 // server (or an open database) behind.
 func startServer(t *testing.T) (baseURL, dataDir string) {
 	t.Helper()
+	return startServerWith(t, nil)
+}
+
+// startServerWith is startServer with extra serve flags.
+func startServerWith(t *testing.T, extra []string) (baseURL, dataDir string) {
+	t.Helper()
 	dataDir = t.TempDir()
 	gdprd(t, "keys", "init", "--data", dataDir)
 
@@ -79,7 +85,7 @@ func startServer(t *testing.T) (baseURL, dataDir string) {
 	exit := make(chan int, 1)
 	var log syncBuffer
 	go func() {
-		exit <- cli.Main(ctx, []string{"serve", "--data", dataDir, "--addr", "127.0.0.1:0", "--shutdown-timeout", "5s"},
+		exit <- cli.Main(ctx, append([]string{"serve", "--data", dataDir, "--addr", "127.0.0.1:0", "--shutdown-timeout", "5s"}, extra...),
 			cli.Env{Stdout: &log, Stderr: &log, Ready: func(addr string) { addrc <- addr }})
 	}()
 	var addr string

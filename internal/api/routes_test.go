@@ -278,3 +278,71 @@ func TestScopesEnforced(t *testing.T) {
 		}
 	})
 }
+
+// TestRouteScopeMatrix sends every scoped route of Routes() with a key of
+// each single scope. A key without the route's scope must be refused with
+// 403 every time, writing nothing: zero successes. The key holding exactly
+// the route's scope must get past authorisation (any answer but 401 or
+// 403), so the table's scope is also the one the route needs.
+func TestRouteScopeMatrix(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for _, s := range auth.AllScopes {
+		f.vars["only "+s] = apiKey(t, f.dataDir, []string{s}, 0)
+	}
+	bodies := map[string]string{
+		"/subjects":                      `{"email":"matrix@example.org"}`,
+		"/subjects/lookup":               `{"email":"ada@example.org"}`,
+		"/subjects/{id}":                 `{"email":"matrix2@example.org"}`,
+		"/subjects/{id}/data/{category}": `{"name":"Matrix"}`,
+		"/subjects/{id}/restriction":     `{"restricted":true,"reason":"matrix"}`,
+		"/requests":                      `{"subject_id":"{ada}","kind":"access"}`,
+		"/consents/check":                `{"checks":[{"subject_id":"{ada}","purpose":"storage"}]}`,
+		"/requests/{id}/transitions":     `{"to":"withdrawn"}`,
+	}
+	successes := 0
+	for _, rt := range (&api.Server{}).Routes() {
+		if rt.Scope == "" {
+			continue
+		}
+		path := strings.NewReplacer("{id}", "{ada}", "{category}", "contact", "{purpose}", "storage",
+			"{slug}", "privacy-policy", "{version}", "1").Replace(rt.Path)
+		body := ""
+		if rt.Method == "POST" || rt.Method == "PUT" || rt.Method == "PATCH" {
+			body = bodies[rt.Path]
+			if body == "" {
+				body = "{}"
+			}
+		}
+		t.Run(rt.Method+" "+rt.Path, func(t *testing.T) {
+			for _, s := range auth.AllScopes {
+				hdr := headers("Bearer {only "+s+"}", "Content-Type", jsonCT, "Idempotency-Key", "matrix-"+s)
+				if s != rt.Scope {
+					sc := scenario{name: "only " + s, method: rt.Method, path: path, headers: hdr, body: body,
+						wantStatus: 403, wantCode: "forbidden", wantDetail: rt.Scope}
+					t.Run(sc.name, func(t *testing.T) {
+						if p := sc.run(t, f); p.Status >= 200 && p.Status < 300 {
+							successes++
+						}
+					})
+					continue
+				}
+				h := map[string]string{}
+				for k, v := range hdr {
+					h[k] = f.expand(v)
+				}
+				var b []byte
+				if body != "" {
+					b = []byte(f.expand(body))
+				}
+				resp, rb := send(t, f.hc, rt.Method, f.base+"/api/v1"+f.expand(path), h, b)
+				if resp.StatusCode == 401 || resp.StatusCode == 403 && bytes.Contains(rb, []byte("lacks the scope")) {
+					t.Errorf("only %s, the route's own scope: %d %s", s, resp.StatusCode, rb)
+				}
+			}
+		})
+	}
+	if successes != 0 {
+		t.Errorf("%d requests succeeded without the route's scope", successes)
+	}
+}

@@ -66,6 +66,9 @@ type app struct {
 	sessions *auth.Sessions
 	demoHost *demoHost    // only under `gdprd demo`
 	checks   checkSummary // consent checks counted, summarised daily into the audit log
+	// reminders mails the assigned staff before requests fall due; its
+	// job runs on the runner, first scheduled by serve.
+	reminders *dsr.Reminders
 }
 
 // openApp loads the master key and opens (and migrates) both stores, for
@@ -176,15 +179,17 @@ func openAppAs(ctx context.Context, cfg *config.Config, log *slog.Logger, server
 		a.close()
 		return nil, err
 	}
-	a.eraser, err = dsr.NewEraser(ctx, dsr.ErasureOptions{DB: a.db, Audit: a.audit, Vault: a.vault, Targets: kr,
-		Signer: a.receipts, Policy: policy, Issuer: cfg.ControllerName, Clock: a.now})
-	if err != nil {
-		a.close()
-		return nil, fmt.Errorf("erasure policy: %w", err)
-	}
 	if err := a.openBackground(cfg, log); err != nil {
 		a.close()
 		return nil, err
+	}
+	// Erasures are propagated to the webhook endpoints (Art. 19), queued
+	// in the transaction that records them.
+	a.eraser, err = dsr.NewEraser(ctx, dsr.ErasureOptions{DB: a.db, Audit: a.audit, Vault: a.vault, Targets: kr,
+		Signer: a.receipts, Policy: policy, Notifier: a.webhooks, Requests: a.dsr, Issuer: cfg.ControllerName, Clock: a.now})
+	if err != nil {
+		a.close()
+		return nil, fmt.Errorf("erasure policy: %w", err)
 	}
 	return a, nil
 }
@@ -256,7 +261,27 @@ func (a *app) openBackground(cfg *config.Config, log *slog.Logger) error {
 	}
 	a.handoff, err = auth.NewHandoff(auth.HandoffOptions{DB: a.db, Vault: a.vault, Keyring: a.keyring, Audit: a.audit,
 		Audience: portalAudience(cfg), Clock: a.now})
-	return err
+	if err != nil {
+		return err
+	}
+	a.reminders, err = dsr.NewReminders(dsr.ReminderOptions{DB: a.db, Audit: a.audit, Targets: a.keyring, Outbox: a.outbox,
+		Catalog: a.catalog, StaffEmail: a.staffEmail, ConsoleURL: strings.TrimRight(cfg.PublicURL, "/") + "/console",
+		Clock: a.now})
+	if err != nil {
+		return err
+	}
+	a.reminders.Register(a.runner)
+	return nil
+}
+
+// staffEmail opens a staff member's sealed e-mail address, to mail them
+// their deadline reminders.
+func (a *app) staffEmail(ctx context.Context, id string) (string, error) {
+	m, err := a.staff.Get(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return m.Email, nil
 }
 
 // portalAudience is the aud a hand-off token must carry: the privacy

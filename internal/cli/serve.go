@@ -75,7 +75,8 @@ func (a *app) handler(reg *prometheus.Registry) (http.Handler, error) {
 	a.checks.metrics, a.checks.since = api.NewConsentMetrics(reg), a.now().UTC()
 	srv := &api.Server{Vault: a.vault, Consent: a.consent, Widget: a.widget, APIKeys: a.apiKeys, Requests: a.dsr, Exports: a.exports,
 		PublicURL: a.cfg.PublicURL, Log: a.log, Spec: docs.OpenAPI, ConsentMetrics: a.checks.metrics,
-		ConsentReceipts: a.consentReceipts, Erasures: a.eraser}
+		ConsentReceipts: a.consentReceipts, Erasures: a.eraser, Webhooks: a.webhooks,
+		Outbox: a.outbox, Catalog: a.catalog}
 	root := http.NewServeMux()
 	root.Handle(api.Prefix+"/", srv.Handler(m))
 	root.Handle(export.DownloadPrefix, download.Handler(a.exports, a.log, m))
@@ -185,6 +186,9 @@ func (a *app) serve(ctx context.Context, env Env, ln net.Listener, banner func(a
 	}
 	// The runner stops claiming when ctx ends and finishes the jobs in
 	// flight; runnerDone says when, so the stores stay open until then.
+	if err := a.reminders.Schedule(ctx); err != nil {
+		a.log.Warn("reminders: schedule failed", "err", err)
+	}
 	runnerDone := make(chan struct{})
 	go func() {
 		defer close(runnerDone)

@@ -23,13 +23,15 @@ type ReceiptSigner interface {
 }
 
 // Notifier tells the recipients of a subject's data about an erasure
-// (Art. 19) and returns the names of those told. The webhook package will
-// satisfy it (signed Standard Webhooks deliveries with retries); until it
-// exists ErasureOptions.Notifier is nil and the caller passes the list of
-// recipients it notified itself in ErasureInput.Recipients, which the
-// receipt then lists as given. Nothing is sent by this package.
+// (Art. 19). NotifyErasureTx queues the notice inside the transaction that
+// records the erasure, so that the record and the notice commit together,
+// and returns the notice's message id (whose delivery status the caller
+// can follow) and the recipients it goes to, which the receipt lists.
+// *webhook.Service satisfies it (signed Standard Webhooks deliveries with
+// retries). Without a Notifier the caller passes the recipients it told
+// itself in ErasureInput.Recipients.
 type Notifier interface {
-	NotifyErasure(ctx context.Context, subjectID string, erased []string) ([]string, error)
+	NotifyErasureTx(ctx context.Context, tx *sqlstore.Tx, subjectID, requestID string, categories []string, account bool) (msgID string, recipients []string, err error)
 }
 
 // ErasureOptions configure an Eraser.
@@ -309,6 +311,9 @@ type ErasureResult struct {
 	Plan    Plan           `json:"plan"`
 	Receipt string         `json:"receipt"` // compact JWS of Claims
 	Claims  ErasureReceipt `json:"claims"`
+	// Notice is the webhook-id of the message that told the recipients,
+	// empty when none was sent.
+	Notice string `json:"notice,omitempty"`
 }
 
 // Execute carries out an erasure: it plans it, erases what may go now
@@ -362,19 +367,6 @@ func (e *Eraser) Execute(ctx context.Context, a Actor, in ErasureInput) (Erasure
 		claims.Erased = append(claims.Erased, i.Category)
 	}
 	claims.Verification, claims.Verified = e.verify(ctx, a, in.SubjectID, claims.Erased, claims.AccountErased)
-	claims.Recipients = slices.Clone(in.Recipients)
-	if e.notifier != nil && len(claims.Erased) > 0 {
-		if claims.Recipients, err = e.notifier.NotifyErasure(ctx, in.SubjectID, claims.Erased); err != nil {
-			return ErasureResult{}, fmt.Errorf("notify recipients: %w", err)
-		}
-	}
-	if claims.Recipients == nil {
-		claims.Recipients = []string{}
-	}
-	jws, err := e.signer.Sign(claims)
-	if err != nil {
-		return ErasureResult{}, err
-	}
 	target := e.targets.AuditTarget("subject", in.SubjectID)
 	var details []byte
 	var keyID string
@@ -385,13 +377,32 @@ func (e *Eraser) Execute(ctx context.Context, a Actor, in ErasureInput) (Erasure
 			return ErasureResult{}, fmt.Errorf("seal audit details: %w", err)
 		}
 	}
+	var jws, msgID string
 	err = e.db.Write(ctx, func(tx *sqlstore.Tx) error {
+		// The recipients are told in this transaction, and the receipt
+		// that lists them is signed here: no receipt naming a recipient
+		// whose notice rolled back. (The vault's erasures above have
+		// committed already: the notice can only follow them.)
+		claims.Recipients, msgID = slices.Clone(in.Recipients), ""
+		if e.notifier != nil && len(claims.Erased) > 0 {
+			var err error
+			if msgID, claims.Recipients, err = e.notifier.NotifyErasureTx(ctx, tx, in.SubjectID, in.RequestID, claims.Erased, claims.AccountErased); err != nil {
+				return fmt.Errorf("notify recipients: %w", err)
+			}
+		}
+		if claims.Recipients == nil {
+			claims.Recipients = []string{}
+		}
+		var err error
+		if jws, err = e.signer.Sign(claims); err != nil {
+			return err
+		}
 		var subject any = in.SubjectID
 		if claims.AccountErased {
 			subject = nil
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO erasures (id, subject_id, request_id, whole_account, receipt, created_by, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, claims.ID, subject, in.RequestID, boolInt(p.WholeAccount), jws, a.Name, sqlstore.Micros(now)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO erasures (id, subject_id, request_id, whole_account, receipt, webhook_msg_id, created_by, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, claims.ID, subject, in.RequestID, boolInt(p.WholeAccount), jws, msgID, a.Name, sqlstore.Micros(now)); err != nil {
 			return fmt.Errorf("insert erasure: %w", err)
 		}
 		for _, i := range p.Items {
@@ -410,14 +421,14 @@ func (e *Eraser) Execute(ctx context.Context, a Actor, in ErasureInput) (Erasure
 				return fmt.Errorf("insert erasure item: %w", err)
 			}
 		}
-		_, err := e.audit.Append(ctx, tx, audit.Event{Actor: a.Name, Action: "erasure.execute", Purpose: a.Purpose,
+		_, err = e.audit.Append(ctx, tx, audit.Event{Actor: a.Name, Action: "erasure.execute", Purpose: a.Purpose,
 			Target: target, Result: "ok", KeyID: keyID, Details: details})
 		return err
 	})
 	if err != nil {
 		return ErasureResult{}, fmt.Errorf("record erasure: %w", err)
 	}
-	return ErasureResult{ID: claims.ID, Plan: p, Receipt: jws, Claims: claims}, nil
+	return ErasureResult{ID: claims.ID, Plan: p, Receipt: jws, Claims: claims, Notice: msgID}, nil
 }
 
 // verify reads each erased category back through the vault, and the whole
@@ -505,4 +516,40 @@ func (e *Eraser) PendingFor(ctx context.Context, subjectID string) ([]Pending, e
 		out = append(out, p)
 	}
 	return out, rows.Err()
+}
+
+// Notices returns the webhook-ids of the messages that told recipients
+// about an erasure: the one sent when it was carried out, then one per
+// category erased later (after an approval, or when a hold ended).
+func (e *Eraser) Notices(ctx context.Context, id string) ([]string, error) {
+	if !ValidErasureID(id) {
+		return nil, errcode.E(errcode.NotFound, "no such erasure")
+	}
+	rows, err := e.db.Read().QueryContext(ctx, `SELECT webhook_msg_id, 0 FROM erasures WHERE id = $1
+		UNION ALL SELECT webhook_msg_id, 1 FROM erasure_items WHERE erasure_id = $1 AND webhook_msg_id <> ''
+		ORDER BY 2, 1`, id)
+	if err != nil {
+		return nil, fmt.Errorf("read erasure notices: %w", err)
+	}
+	defer rows.Close()
+	found := false
+	out := []string{}
+	for rows.Next() {
+		var msg string
+		var tag int
+		if err := rows.Scan(&msg, &tag); err != nil {
+			return nil, err
+		}
+		found = found || tag == 0
+		if msg != "" {
+			out = append(out, msg)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, errcode.E(errcode.NotFound, "no such erasure")
+	}
+	return out, nil
 }

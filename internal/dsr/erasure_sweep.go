@@ -74,6 +74,9 @@ func (e *Eraser) Decide(ctx context.Context, a Actor, role Role, erasureID, cate
 		if err := e.eraseItem(ctx, vault.Actor{Name: a.Name, Purpose: "dsr"}, it); err != nil {
 			return e.release(ctx, it, "awaiting_approval", err)
 		}
+		if err := e.notifyItem(ctx, it); err != nil {
+			return err
+		}
 	}
 	return e.completeRequest(ctx, a, it.erasureID)
 }
@@ -169,6 +172,39 @@ func (e *Eraser) eraseItem(ctx context.Context, va vault.Actor, it item) error {
 	return nil
 }
 
+// notifyItem tells the recipients (Art. 19) that a category erased after
+// an approval or at the end of its hold is gone, and records the message
+// on the item. It runs after the vault's erasure committed, in a
+// transaction of its own; if it fails, the data is erased and the error
+// says that the recipients were not told.
+func (e *Eraser) notifyItem(ctx context.Context, it item) error {
+	if e.notifier == nil {
+		return nil
+	}
+	var account int
+	err := e.db.Read().QueryRowContext(ctx, "SELECT COUNT(*) FROM subjects WHERE id = $1", it.subjectID).Scan(&account)
+	if err != nil {
+		return fmt.Errorf("notify recipients of %s: %w", it.category, err)
+	}
+	err = e.db.Write(ctx, func(tx *sqlstore.Tx) error {
+		var requestID string
+		if err := tx.QueryRowContext(ctx, "SELECT request_id FROM erasures WHERE id = $1", it.erasureID).Scan(&requestID); err != nil {
+			return err
+		}
+		msgID, _, err := e.notifier.NotifyErasureTx(ctx, tx, it.subjectID, requestID, []string{it.category}, it.wholeAccount && account == 0)
+		if err != nil || msgID == "" {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE erasure_items SET webhook_msg_id = $1 WHERE erasure_id = $2 AND category = $3",
+			msgID, it.erasureID, it.category)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("erased %s, but notify recipients: %w", it.category, err)
+	}
+	return nil
+}
+
 // sweepBatch bounds one pass of Sweep.
 const sweepBatch = 100
 
@@ -227,6 +263,9 @@ func (e *Eraser) Sweep(ctx context.Context) (int, error) {
 		}
 		if err := e.eraseItem(ctx, system, it); err != nil {
 			return n, fmt.Errorf("erasure sweep: %w", e.release(ctx, it, "scheduled", err))
+		}
+		if err := e.notifyItem(ctx, it); err != nil {
+			return n, fmt.Errorf("erasure sweep: %w", err)
 		}
 		n++
 	}

@@ -84,6 +84,8 @@ type Payload struct {
 	SubjectID  string   `json:"subject_id,omitempty"`
 	RequestID  string   `json:"request_id,omitempty"`
 	Categories []string `json:"categories,omitempty"`
+	// AccountErased says the whole account is gone, not only Categories.
+	AccountErased bool `json:"account_erased,omitempty"`
 }
 
 func (p Payload) validate() error {
@@ -288,49 +290,79 @@ func (s *Service) Enqueue(ctx context.Context, event string, p Payload) (msgID s
 // and the notice of it commit together: no webhook for an erasure that
 // rolled back, no erasure whose webhook is lost.
 func (s *Service) EnqueueTx(ctx context.Context, tx *sqlstore.Tx, event string, p Payload) (string, error) {
+	msgID, _, err := s.enqueueTx(ctx, tx, event, p)
+	return msgID, err
+}
+
+// NotifyErasureTx queues a subject.erased message for the erased
+// categories inside the erasure's own transaction and returns its
+// webhook-id and the recipients it goes to, named by the host of their
+// endpoint (never the path or query, which may hold a receiver's token),
+// one per endpoint. It makes the Service a dsr.Notifier.
+func (s *Service) NotifyErasureTx(ctx context.Context, tx *sqlstore.Tx, subjectID, requestID string, categories []string, account bool) (string, []string, error) {
+	msgID, eps, err := s.enqueueTx(ctx, tx, SubjectErased, Payload{SubjectID: subjectID, RequestID: requestID,
+		Categories: categories, AccountErased: account})
+	if err != nil {
+		return "", nil, err
+	}
+	recipients := make([]string, 0, len(eps))
+	for _, ep := range eps {
+		recipients = append(recipients, ep.host)
+	}
+	return msgID, recipients, nil
+}
+
+// target is an endpoint a message is queued for.
+type target struct{ id, host string }
+
+func (s *Service) enqueueTx(ctx context.Context, tx *sqlstore.Tx, event string, p Payload) (string, []target, error) {
 	if !eventPattern.MatchString(event) {
-		return "", errcode.Field("event", "event types look like subject.erased")
+		return "", nil, errcode.Field("event", "event types look like subject.erased")
 	}
 	if err := p.validate(); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	now := s.now().UTC()
 	msgID := ids.New("msg_")
 	body, err := json.Marshal(message{Type: event, Timestamp: now.Truncate(time.Second), Data: p})
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	rows, err := tx.QueryContext(ctx, "SELECT id, events FROM webhook_endpoints WHERE disabled_at IS NULL ORDER BY id")
+	rows, err := tx.QueryContext(ctx, "SELECT id, url, events FROM webhook_endpoints WHERE disabled_at IS NULL ORDER BY id")
 	if err != nil {
-		return "", fmt.Errorf("enqueue webhook: %w", err)
+		return "", nil, fmt.Errorf("enqueue webhook: %w", err)
 	}
-	var targets []string
+	var targets []target
 	for rows.Next() {
-		var id, events string
-		if err := rows.Scan(&id, &events); err != nil {
+		var id, raw, events string
+		if err := rows.Scan(&id, &raw, &events); err != nil {
 			rows.Close()
-			return "", err
+			return "", nil, err
 		}
 		if ev := strings.Fields(events); slices.Contains(ev, event) || slices.Contains(ev, "*") {
-			targets = append(targets, id)
+			host := id
+			if u, err := url.Parse(raw); err == nil && u.Host != "" {
+				host = u.Host
+			}
+			targets = append(targets, target{id: id, host: host})
 		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	us := sqlstore.Micros(now)
 	for _, ep := range targets {
 		id, err := jobs.Enqueue(ctx, tx, jobs.Job{Kind: JobKind, RunAt: now, MaxAttempts: s.maxAttempts})
 		if err != nil {
-			return "", fmt.Errorf("enqueue webhook: %w", err)
+			return "", nil, fmt.Errorf("enqueue webhook: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, endpoint_id, msg_id, event, body, state, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6)`, id, ep, msgID, event, string(body), us); err != nil {
-			return "", fmt.Errorf("enqueue webhook: %w", err)
+			VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6)`, id, ep.id, msgID, event, string(body), us); err != nil {
+			return "", nil, fmt.Errorf("enqueue webhook: %w", err)
 		}
 	}
-	return msgID, nil
+	return msgID, targets, nil
 }
 
 // Register makes r deliver queued messages.
