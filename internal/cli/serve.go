@@ -95,7 +95,7 @@ func (a *app) handler(reg *prometheus.Registry) (http.Handler, error) {
 	}
 	pt, err := portal.New(portal.Options{DB: a.db, Audit: a.audit, Keyring: a.keyring, Sessions: a.sessions,
 		Handoff: a.handoff, Codes: a.codes, Consent: a.consent, Receipts: a.consentReceipts, Exports: a.exports,
-		UI: site, Log: a.log, Clock: a.now})
+		Vault: a.vault, Requests: a.dsr, EditableFields: a.cfg.EditableFields, UI: site, Log: a.log, Clock: a.now})
 	if err != nil {
 		return nil, err
 	}

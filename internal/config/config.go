@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -41,7 +42,18 @@ type Config struct {
 	SMTPFrom          string   // GDPRD_SMTP_FROM: sender address of gdprd's mail
 	WidgetOrigins     []string // GDPRD_WIDGET_ORIGINS: comma-separated origins of the sites that embed the consent widget
 	WidgetRate        int      // GDPRD_WIDGET_RATE: widget requests per second per client address
+	// EditableFields names the data fields a person may correct
+	// themself in the privacy portal, as category.field or category.*
+	// (GDPRD_EDITABLE_FIELDS); corrections of any other field become a
+	// rectification request for staff (Art. 16).
+	EditableFields []string
 }
+
+// DefaultEditableFields is what people may correct themself unless the
+// operator says otherwise: their name and postal address, and their
+// language. Identifiers (e-mail, phone) and everything the service
+// records about them (billing, security, usage) go through staff.
+const DefaultEditableFields = "contact.name,contact.street,contact.city,contact.postal_code,profile.language"
 
 // FlagSet binds every setting to a flag on fs, with defaults taken from the
 // environment. Call Resolve after fs.Parse.
@@ -71,6 +83,9 @@ func FlagSet(fs *flag.FlagSet, c *Config) {
 	fs.IntVar(&c.WidgetRate, "widget-rate", wr, "consent-widget requests per second per client address, burst twice that (GDPRD_WIDGET_RATE)")
 	fs.Func("widget-origins", "comma-separated origins allowed to embed the consent widget, e.g. https://shop.example (GDPRD_WIDGET_ORIGINS)",
 		func(v string) error { c.WidgetOrigins = splitList(v); return nil })
+	c.EditableFields = splitList(env("GDPRD_EDITABLE_FIELDS", DefaultEditableFields))
+	fs.Func("editable-fields", "comma-separated data fields people may correct themself in the portal, category.field or category.*; others become requests for staff (GDPRD_EDITABLE_FIELDS)",
+		func(v string) error { c.EditableFields = splitList(v); return nil })
 }
 
 // splitList splits a comma-separated setting, dropping blanks and any
@@ -121,11 +136,20 @@ func (c *Config) Resolve() error {
 		}
 		c.SMTPFrom = "privacy@" + host
 	}
+	for _, f := range c.EditableFields {
+		if !editablePattern.MatchString(f) {
+			return fmt.Errorf("editable field %q: write category.field or category.*", f)
+		}
+	}
 	if _, err := c.Level(); err != nil {
 		return err
 	}
 	return nil
 }
+
+// editablePattern is one entry of GDPRD_EDITABLE_FIELDS: a category slug
+// and a top-level field name, or * for every field of the category.
+var editablePattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}\.([a-z][a-z0-9_]{0,62}|\*)$`)
 
 // Level parses LogLevel.
 func (c *Config) Level() (slog.Level, error) {
@@ -151,7 +175,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("master_key_file", c.MasterKeyFile), slog.String("metrics_token", mask(c.MetricsToken)),
 		slog.Bool("durable_read_audit", c.DurableReadAudit), slog.Bool("tls", c.TLSCert != ""),
 		slog.String("smtp", maskURL(c.SMTPURL)),
-		slog.Any("widget_origins", c.WidgetOrigins),
+		slog.Any("widget_origins", c.WidgetOrigins), slog.Any("editable_fields", c.EditableFields),
 	)
 }
 

@@ -106,3 +106,25 @@ func TestSMTPSettings(t *testing.T) {
 		t.Fatalf("unset: %q %q", c.SMTPURL, c.SMTPFrom)
 	}
 }
+
+func TestEditableFields(t *testing.T) {
+	c := parse(t)
+	if strings.Join(c.EditableFields, ",") != DefaultEditableFields {
+		t.Fatalf("default editable fields: %q", c.EditableFields)
+	}
+	t.Setenv("GDPRD_EDITABLE_FIELDS", "contact.name, profile.*")
+	if c = parse(t); strings.Join(c.EditableFields, ",") != "contact.name,profile.*" {
+		t.Fatalf("from the environment: %q", c.EditableFields)
+	}
+	if c = parse(t, "--editable-fields", ""); len(c.EditableFields) != 0 {
+		t.Fatalf("the flag must win and may allow nothing: %q", c.EditableFields)
+	}
+	for _, bad := range []string{"contact", "contact.", "contact.Name", "*.name", "contact.address.city"} {
+		t.Run(bad, func(t *testing.T) {
+			c := &Config{DataDir: "x", LogLevel: "info", EditableFields: []string{bad}}
+			if err := c.Resolve(); err == nil {
+				t.Fatalf("%q accepted", bad)
+			}
+		})
+	}
+}

@@ -18,7 +18,9 @@ import (
 
 	"github.com/gdprd/gdprd/internal/audit"
 	"github.com/gdprd/gdprd/internal/auth"
+	"github.com/gdprd/gdprd/internal/config"
 	"github.com/gdprd/gdprd/internal/consent"
+	"github.com/gdprd/gdprd/internal/dsr"
 	"github.com/gdprd/gdprd/internal/export"
 	"github.com/gdprd/gdprd/internal/i18n"
 	"github.com/gdprd/gdprd/internal/keys"
@@ -59,6 +61,7 @@ type env struct {
 	clock   *clock
 	vault   *vault.Vault
 	consent *consent.Register
+	dsr     *dsr.Service
 	handoff *auth.Handoff
 	sealer  *mail.KeySealer
 	secret  string // the HS256 hand-off secret of app "shop"
@@ -129,8 +132,12 @@ func newEnv(t *testing.T, e sqlstore.Engine, signInRate int) *env {
 		t.Fatal(err)
 	}
 	en.seedConsent(t)
+	if en.dsr, err = dsr.New(dsr.Options{DB: en.db, Audit: log, Sealer: en.vault, Targets: en.kr, Clock: en.clock.Now}); err != nil {
+		t.Fatal(err)
+	}
 	srv, err := portal.New(portal.Options{DB: en.db, Audit: log, Keyring: en.kr, Sessions: auth.NewSessions(en.db, en.kr, en.clock.Now, nil),
-		Handoff: en.handoff, Codes: codes, Consent: en.consent, Receipts: receipts, Exports: exp, Clock: en.clock.Now, SignInRate: signInRate})
+		Handoff: en.handoff, Codes: codes, Consent: en.consent, Receipts: receipts, Exports: exp, Vault: en.vault, Requests: en.dsr,
+		EditableFields: strings.Split(config.DefaultEditableFields, ","), Clock: en.clock.Now, SignInRate: signInRate})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -289,6 +289,27 @@ func TestJourneyPortal(t *testing.T) {
 	}
 	tab.CheckPage(t, shots, "home")
 
+	// Correct my data: the name at once, the VAT id through staff.
+	tab.Click(t, `.console-nav a[href="/privacy/correct"]`)
+	if got := tab.Text(t, "h1"); got != "Correct my data" {
+		t.Fatalf("correct page: %q", got)
+	}
+	tab.CheckPage(t, shots, "correct")
+	tab.Fill(t, `[id="set-contact.name"]`, "Augusta Ada King")
+	tab.Fill(t, `[id="ask-billing.vat_id"]`, "DE123456789")
+	tab.Click(t, "#correct button")
+	if got := tab.Text(t, "#changed"); got != "contact.name" {
+		t.Fatalf("changed: %q", got)
+	}
+	if got := tab.Text(t, "#request"); !strings.Contains(got, "req_") || !strings.Contains(got, "at the latest") {
+		t.Fatalf("request: %q", got)
+	}
+	if got := uitest.Eval[string](t, tab, `document.querySelector('[id="set-contact.name"]').value`); got != "Augusta Ada King" {
+		t.Fatalf("name after the correction: %q", got)
+	}
+	tab.CheckPage(t, shots, "correct-done")
+	tab.Click(t, `.console-nav a[href="/privacy/"]`)
+
 	// Request my data: the browser posts the form and gets the ZIP.
 	zipPath := tab.Download(t, "#export form button")
 	if !strings.HasPrefix(filepath.Base(zipPath), "personal-data-") || !strings.HasSuffix(zipPath, ".zip") {

@@ -26,11 +26,13 @@ import (
 	"github.com/gdprd/gdprd/internal/audit"
 	"github.com/gdprd/gdprd/internal/auth"
 	"github.com/gdprd/gdprd/internal/consent"
+	"github.com/gdprd/gdprd/internal/dsr"
 	"github.com/gdprd/gdprd/internal/errcode"
 	"github.com/gdprd/gdprd/internal/export"
 	"github.com/gdprd/gdprd/internal/keys"
 	"github.com/gdprd/gdprd/internal/sqlstore"
 	"github.com/gdprd/gdprd/internal/ui"
+	"github.com/gdprd/gdprd/internal/vault"
 	"github.com/gdprd/gdprd/internal/web"
 )
 
@@ -58,9 +60,15 @@ type Options struct {
 	Consent  *consent.Register
 	Receipts *consent.Receipts
 	Exports  *export.Exporter
-	UI       *ui.UI // nil: ui.MustNew with no organisation name
-	Log      *slog.Logger
-	Clock    func() time.Time // time.Now when nil
+	Vault    *vault.Vault
+	Requests *dsr.Service
+	// EditableFields are the fields people correct themself, as
+	// "category.field" or "category.*" (config.Config.EditableFields);
+	// corrections of others become rectification requests.
+	EditableFields []string
+	UI             *ui.UI // nil: ui.MustNew with no organisation name
+	Log            *slog.Logger
+	Clock          func() time.Time // time.Now when nil
 	// SignInRate limits each client address on the sign-in endpoints, per
 	// minute (DefaultSignInRate when zero).
 	SignInRate int
@@ -77,9 +85,13 @@ type Server struct {
 	consent  *consent.Register
 	receipts *consent.Receipts
 	exports  *export.Exporter
+	vault    *vault.Vault
+	requests *dsr.Service
 	ui       *ui.UI
 	log      *slog.Logger
 	now      func() time.Time
+
+	editableFields []string
 
 	rate     int
 	mu       sync.Mutex
@@ -89,11 +101,12 @@ type Server struct {
 // New returns a Server.
 func New(o Options) (*Server, error) {
 	if o.DB == nil || o.Audit == nil || o.Keyring == nil || o.Sessions == nil || o.Handoff == nil || o.Codes == nil ||
-		o.Consent == nil || o.Receipts == nil || o.Exports == nil {
-		return nil, errors.New("portal: database, audit, keyring, sessions, hand-off, codes, consent, receipts and exports are required")
+		o.Consent == nil || o.Receipts == nil || o.Exports == nil || o.Vault == nil || o.Requests == nil {
+		return nil, errors.New("portal: database, audit, keyring, sessions, hand-off, codes, consent, receipts, exports, vault and requests are required")
 	}
 	s := &Server{db: o.DB, audit: o.Audit, kr: o.Keyring, sessions: o.Sessions, handoff: o.Handoff, codes: o.Codes,
-		consent: o.Consent, receipts: o.Receipts, exports: o.Exports, ui: o.UI, log: o.Log, now: o.Clock,
+		consent: o.Consent, receipts: o.Receipts, exports: o.Exports, vault: o.Vault, requests: o.Requests,
+		editableFields: o.EditableFields, ui: o.UI, log: o.Log, now: o.Clock,
 		rate: o.SignInRate, limiters: map[string]*rate.Limiter{}}
 	if s.ui == nil {
 		s.ui = ui.MustNew(ui.Options{})
@@ -154,7 +167,11 @@ func (q *request) actor() string { return "subject:" + q.sess.Principal }
 func (s *Server) guard(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+			limit := int64(maxForm)
+			if rt.MaxForm > 0 {
+				limit = rt.MaxForm
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
 			if err := r.ParseForm(); err != nil {
 				var tooBig *http.MaxBytesError
 				if errors.As(err, &tooBig) {

@@ -8,6 +8,7 @@ type Route struct {
 	Pattern  string
 	SignedIn bool
 	Limited  bool
+	MaxForm  int64 // the largest form accepted, when not the default maxForm
 	handle   func(s *Server, w http.ResponseWriter, r *http.Request, q *request) error
 }
 
@@ -27,6 +28,8 @@ func (s *Server) routes() []Route {
 		{Pattern: "POST " + Prefix + "choices/{purpose}", SignedIn: true, handle: (*Server).choose},
 		{Pattern: "GET " + Prefix + "receipts/{record}", SignedIn: true, handle: (*Server).receipt},
 		{Pattern: "POST " + Prefix + "notices/{notice}", SignedIn: true, handle: (*Server).acceptNotice},
+		{Pattern: "GET " + Prefix + "correct", SignedIn: true, handle: (*Server).correctForm},
+		{Pattern: "POST " + Prefix + "correct", SignedIn: true, MaxForm: maxCorrectForm, handle: (*Server).correct},
 	}
 }
 
