@@ -84,7 +84,7 @@ func FlagSet(fs *flag.FlagSet, c *Config) {
 	fs.Func("widget-origins", "comma-separated origins allowed to embed the consent widget, e.g. https://shop.example (GDPRD_WIDGET_ORIGINS)",
 		func(v string) error { c.WidgetOrigins = splitList(v); return nil })
 	c.EditableFields = splitList(env("GDPRD_EDITABLE_FIELDS", DefaultEditableFields))
-	fs.Func("editable-fields", "comma-separated data fields people may correct themself in the portal, category.field or category.*; others become requests for staff (GDPRD_EDITABLE_FIELDS)",
+	fs.Func("editable-fields", "comma-separated data fields people may correct themselves in the portal, category.field or category.*; others become requests for staff (GDPRD_EDITABLE_FIELDS)",
 		func(v string) error { c.EditableFields = splitList(v); return nil })
 }
 
