@@ -24,9 +24,14 @@ var expectedAccess = map[string][]auth.Role{
 	"POST /console/stepup":             auth.AllRoles,
 	"POST /console/signout":            auth.AllRoles,
 	"POST /console/signout/everywhere": auth.AllRoles,
-	"GET /console/staff":               {auth.RoleOwner},
-	"POST /console/staff":              {auth.RoleOwner},
-	"POST /console/staff/{id}/role":    {auth.RoleOwner},
+	// Passkeys: each member manages their own second factors.
+	"GET /console/passkeys":              auth.AllRoles,
+	"POST /console/passkeys/options":     auth.AllRoles,
+	"POST /console/passkeys":             auth.AllRoles,
+	"POST /console/passkeys/{id}/remove": auth.AllRoles,
+	"GET /console/staff":                 {auth.RoleOwner},
+	"POST /console/staff":                {auth.RoleOwner},
+	"POST /console/staff/{id}/role":      {auth.RoleOwner},
 	// Requests and erasures: everyone reads, the auditor changes nothing.
 	"GET /console/requests":                  auth.AllRoles,
 	"GET /console/requests/{id}":             auth.AllRoles,

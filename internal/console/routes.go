@@ -47,6 +47,8 @@ func (s *Server) routes() []Route {
 		{Pattern: "POST " + Prefix + "signin", Stage: StagePublic, handle: (*Server).signin},
 		{Pattern: "GET " + Prefix + "signin/code", Stage: StagePending, handle: (*Server).codeForm},
 		{Pattern: "POST " + Prefix + "signin/code", Stage: StagePending, handle: (*Server).code},
+		{Pattern: "POST " + Prefix + "signin/passkey/options", Stage: StagePending, handle: (*Server).signinPasskeyOptions},
+		{Pattern: "POST " + Prefix + "signin/passkey", Stage: StagePending, handle: (*Server).signinPasskey},
 		{Pattern: "GET " + Prefix + "enrol/{token}", Stage: StagePublic, handle: (*Server).enrolLink},
 		{Pattern: "POST " + Prefix + "enrol/start", Stage: StagePublic, handle: (*Server).enrolStart},
 		{Pattern: "GET " + Prefix + "enrol", Stage: StageEnrol, handle: (*Server).enrolForm},
@@ -58,6 +60,12 @@ func (s *Server) routes() []Route {
 		{Pattern: "POST " + Prefix + "stepup", Stage: StageSignedIn, Roles: everyone, handle: (*Server).stepUp},
 		{Pattern: "POST " + Prefix + "signout", Stage: StageSignedIn, Roles: everyone, handle: (*Server).signout},
 		{Pattern: "POST " + Prefix + "signout/everywhere", Stage: StageSignedIn, Roles: everyone, handle: (*Server).signoutEverywhere},
+		// Every member manages their own passkeys (a second factor of
+		// their own account, like their session), the auditor too.
+		{Pattern: "GET " + Prefix + "passkeys", Stage: StageSignedIn, Roles: everyone, handle: (*Server).passkeyList},
+		{Pattern: "POST " + Prefix + "passkeys/options", Stage: StageSignedIn, Roles: everyone, Fresh: true, Back: Prefix + "passkeys", handle: (*Server).passkeyOptions},
+		{Pattern: "POST " + Prefix + "passkeys", Stage: StageSignedIn, Roles: everyone, Fresh: true, Back: Prefix + "passkeys", handle: (*Server).passkeyRegister},
+		{Pattern: "POST " + Prefix + "passkeys/{id}/remove", Stage: StageSignedIn, Roles: everyone, Fresh: true, Back: Prefix + "passkeys", handle: (*Server).passkeyRemove},
 		{Pattern: "GET " + Prefix + "staff", Stage: StageSignedIn, Roles: owners, handle: (*Server).staffList},
 		{Pattern: "POST " + Prefix + "staff", Stage: StageSignedIn, Roles: owners, Fresh: true, handle: (*Server).staffCreate},
 		{Pattern: "POST " + Prefix + "staff/{id}/role", Stage: StageSignedIn, Roles: owners, Fresh: true, handle: (*Server).staffRole},
