@@ -198,7 +198,10 @@ func TestPasskeyBadInputRefusedAndAudited(t *testing.T) {
 				return r // right for that challenge, which the first answer used up
 			}, "no_challenge"},
 			{"tampered signature", func(t *testing.T, c *client) []byte { r, _ := a.Get(options(t, c)); return flip(t, r, "signature") }, "not_verified"},
-			{"tampered client data", func(t *testing.T, c *client) []byte { r, _ := a.Get(options(t, c)); return flip(t, r, "clientDataJSON") }, "malformed"},
+			{"tampered client data", func(t *testing.T, c *client) []byte {
+				r, _ := a.Get(options(t, c))
+				return flip(t, r, "clientDataJSON")
+			}, "malformed"},
 			{"another member's credential", func(t *testing.T, c *client) []byte { r, _ := b.GetWith(options(t, c), 0); return r }, "not_verified"},
 			{"wrong origin", func(t *testing.T, c *client) []byte {
 				opts := options(t, c)
