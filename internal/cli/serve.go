@@ -88,9 +88,12 @@ func (a *app) handler(reg *prometheus.Registry) (http.Handler, error) {
 	for _, p := range []string{"GET /widget.js", "GET /widget.css", "/widget/", "GET /.well-known/gpc.json"} {
 		root.Handle(p, wh)
 	}
+	// WebAuthn needs a domain as relying party id: with a public URL
+	// naming an IP address the console runs without passkeys (TOTP only).
 	passkeys, err := auth.NewPasskeys(a.staff, a.cfg.PublicURL, "gdprd")
 	if err != nil {
-		return nil, err
+		a.log.Warn("passkeys are off: the public URL names no domain", "err", err)
+		passkeys = nil
 	}
 	root.Handle(console.Prefix, console.New(console.Options{Staff: a.staff, Sessions: a.sessions, UI: site, Log: a.log,
 		Clock: a.now, PublicURL: a.cfg.PublicURL, Requests: a.dsr, Eraser: a.eraser, Consent: a.consent, Webhooks: a.webhooks,
