@@ -174,3 +174,49 @@ func (s *Server) signinPasskey(w http.ResponseWriter, r *http.Request, q *reques
 	s.redirect(w, r, Prefix)
 	return nil
 }
+
+// stepUpPasskeyOptions begins a passkey step-up: a fresh second factor
+// for a sensitive action, given with a passkey instead of a code.
+func (s *Server) stepUpPasskeyOptions(w http.ResponseWriter, r *http.Request, q *request) error {
+	if err := s.needPasskeys(); err != nil {
+		return err
+	}
+	opts, err := s.passkeys.BeginLogin(r.Context(), q.sess, q.member.ID)
+	if errors.Is(err, auth.ErrSignIn) {
+		return errcode.E(errcode.NotFound, "no passkey")
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, opts)
+	return nil
+}
+
+// stepUpPasskey checks the assertion and records a fresh second factor
+// with a new session id, as a right code on the step-up page does.
+func (s *Server) stepUpPasskey(w http.ResponseWriter, r *http.Request, q *request) error {
+	if err := s.needPasskeys(); err != nil {
+		return err
+	}
+	cred := r.PostFormValue("credential")
+	if len(cred) > maxCredentialJSON {
+		cred = ""
+	}
+	err := s.passkeys.FinishLogin(r.Context(), q.sess, q.member.ID, []byte(cred), attempt(r))
+	var rl *auth.RateLimitError
+	switch {
+	case errors.As(err, &rl):
+		return s.rateLimited(w, q, rl)
+	case errors.Is(err, auth.ErrSignIn):
+		return s.renderStepUp(w, r, q, stepUpPage{Next: r.PostFormValue("next"), Error: q.page.L.T("console.code.passkey.failed")})
+	case err != nil:
+		return err
+	}
+	token, err := s.sessions.Rotate(r.Context(), q.sess, auth.LevelMFA, true)
+	if err != nil {
+		return err
+	}
+	startSession(w, token)
+	s.redirect(w, r, safeNext(r.PostFormValue("next")))
+	return nil
+}

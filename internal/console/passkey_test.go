@@ -111,6 +111,37 @@ func TestPasskeyRegisterAndSignIn(t *testing.T) {
 			t.Fatalf("last audit event %q", got)
 		}
 
+		// A stale session steps up with the passkey instead of a code.
+		stale = e.client(t)
+		stale.cookie = e.session(t, m.id, false)
+		if p := stale.get("/console/stepup?next=/console/passkeys"); !strings.Contains(p.body, `data-passkey="get"`) {
+			t.Fatal("the step-up page offers no passkey")
+		}
+		opts = stale.post("/console/stepup/passkey/options", url.Values{})
+		if opts.status != http.StatusOK {
+			t.Fatalf("step-up options: %d", opts.status)
+		}
+		resp, err = a.Get([]byte(opts.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := stale.post("/console/stepup/passkey", url.Values{"credential": {string(resp)}, "next": {"/console/passkeys"}}); r.status != http.StatusSeeOther || r.header.Get("Location") != "/console/passkeys" {
+			t.Fatalf("passkey step-up: %d %s", r.status, r.header.Get("Location"))
+		}
+		if p := stale.get("/console/passkeys"); !strings.Contains(p.body, `data-passkey="create"`) {
+			t.Fatal("not fresh after a passkey step-up")
+		}
+		// A replayed step-up assertion does not make a session fresh.
+		replay := e.client(t)
+		replay.cookie = e.session(t, m.id, false)
+		replay.post("/console/stepup/passkey/options", url.Values{})
+		if r := replay.post("/console/stepup/passkey", url.Values{"credential": {string(resp)}, "next": {"/console/passkeys"}}); r.status != http.StatusOK || !strings.Contains(r.body, "passkey was not accepted") {
+			t.Fatalf("replayed step-up: %d", r.status)
+		}
+		if p := replay.get("/console/passkeys"); strings.Contains(p.body, `data-passkey="create"`) {
+			t.Fatal("fresh after a replayed step-up assertion")
+		}
+
 		// A member without a passkey is not offered one.
 		o := e.enrolled(t, "bob@example.org", auth.RoleSupport)
 		if p := e.halfSignedIn(t, o).get("/console/signin/code"); strings.Contains(p.body, "data-passkey") || strings.Contains(p.body, "passkey.") {

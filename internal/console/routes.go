@@ -58,6 +58,8 @@ func (s *Server) routes() []Route {
 		{Pattern: "GET " + Prefix + "{$}", Stage: StageSignedIn, Roles: everyone, handle: (*Server).dashboard},
 		{Pattern: "GET " + Prefix + "stepup", Stage: StageSignedIn, Roles: everyone, handle: (*Server).stepUpForm},
 		{Pattern: "POST " + Prefix + "stepup", Stage: StageSignedIn, Roles: everyone, handle: (*Server).stepUp},
+		{Pattern: "POST " + Prefix + "stepup/passkey/options", Stage: StageSignedIn, Roles: everyone, handle: (*Server).stepUpPasskeyOptions},
+		{Pattern: "POST " + Prefix + "stepup/passkey", Stage: StageSignedIn, Roles: everyone, handle: (*Server).stepUpPasskey},
 		{Pattern: "POST " + Prefix + "signout", Stage: StageSignedIn, Roles: everyone, handle: (*Server).signout},
 		{Pattern: "POST " + Prefix + "signout/everywhere", Stage: StageSignedIn, Roles: everyone, handle: (*Server).signoutEverywhere},
 		// Every member manages their own passkeys (a second factor of
