@@ -18,6 +18,7 @@ import (
 
 	"github.com/gdprd/gdprd/docs"
 	"github.com/gdprd/gdprd/internal/api"
+	"github.com/gdprd/gdprd/internal/auth"
 	"github.com/gdprd/gdprd/internal/config"
 	"github.com/gdprd/gdprd/internal/console"
 	"github.com/gdprd/gdprd/internal/download"
@@ -88,8 +89,16 @@ func (a *app) handler(reg *prometheus.Registry) (http.Handler, error) {
 	for _, p := range []string{"GET /widget.js", "GET /widget.css", "/widget/", "GET /.well-known/gpc.json"} {
 		root.Handle(p, wh)
 	}
+	// WebAuthn needs a domain as relying party id: with a public URL
+	// naming an IP address the console runs without passkeys (TOTP only).
+	passkeys, err := auth.NewPasskeys(a.staff, a.cfg.PublicURL, "gdprd")
+	if err != nil {
+		a.log.Warn("passkeys are off: the public URL names no domain", "err", err)
+		passkeys = nil
+	}
 	root.Handle(console.Prefix, console.New(console.Options{Staff: a.staff, Sessions: a.sessions, UI: site, Log: a.log,
-		Clock: a.now, PublicURL: a.cfg.PublicURL, Requests: a.dsr, Eraser: a.eraser, Consent: a.consent, Webhooks: a.webhooks}).Handler(m))
+		Clock: a.now, PublicURL: a.cfg.PublicURL, Requests: a.dsr, Eraser: a.eraser, Consent: a.consent, Webhooks: a.webhooks,
+		Passkeys: passkeys}).Handler(m))
 	if a.demoHost != nil {
 		root.Handle(demoHostPrefix, web.Browser(a.log, m)(a.demoHost))
 	}

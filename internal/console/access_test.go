@@ -19,14 +19,21 @@ import (
 // table without an entry here, or a table entry that grants more than
 // this, fails the test.
 var expectedAccess = map[string][]auth.Role{
-	"GET /console/{$}":                 auth.AllRoles,
-	"GET /console/stepup":              auth.AllRoles,
-	"POST /console/stepup":             auth.AllRoles,
-	"POST /console/signout":            auth.AllRoles,
-	"POST /console/signout/everywhere": auth.AllRoles,
-	"GET /console/staff":               {auth.RoleOwner},
-	"POST /console/staff":              {auth.RoleOwner},
-	"POST /console/staff/{id}/role":    {auth.RoleOwner},
+	"GET /console/{$}":                     auth.AllRoles,
+	"GET /console/stepup":                  auth.AllRoles,
+	"POST /console/stepup":                 auth.AllRoles,
+	"POST /console/stepup/passkey/options": auth.AllRoles,
+	"POST /console/stepup/passkey":         auth.AllRoles,
+	"POST /console/signout":                auth.AllRoles,
+	"POST /console/signout/everywhere":     auth.AllRoles,
+	// Passkeys: each member manages their own second factors.
+	"GET /console/passkeys":              auth.AllRoles,
+	"POST /console/passkeys/options":     auth.AllRoles,
+	"POST /console/passkeys":             auth.AllRoles,
+	"POST /console/passkeys/{id}/remove": auth.AllRoles,
+	"GET /console/staff":                 {auth.RoleOwner},
+	"POST /console/staff":                {auth.RoleOwner},
+	"POST /console/staff/{id}/role":      {auth.RoleOwner},
 	// Requests and erasures: everyone reads, the auditor changes nothing.
 	"GET /console/requests":                  auth.AllRoles,
 	"GET /console/requests/{id}":             auth.AllRoles,

@@ -5,8 +5,10 @@
 // a handler never decides access itself. Every page works without
 // JavaScript.
 //
-// Passkeys (WebAuthn) as a second factor are not built yet: staff use
-// TOTP, with recovery codes.
+// The second factor is a TOTP code (or a recovery code) or, for members
+// who registered one, a passkey (WebAuthn). Passkeys need JavaScript (the
+// browser's WebAuthn API, called from a static script); the TOTP path
+// never does.
 package console
 
 import (
@@ -64,6 +66,9 @@ type Options struct {
 	// Webhooks serves the endpoints and delivery status; nil answers them
 	// 404.
 	Webhooks *webhook.Service
+	// Passkeys serves passkey registration and sign-in; nil leaves
+	// passkeys out and answers their routes 404.
+	Passkeys *auth.Passkeys
 }
 
 // Server serves the console.
@@ -79,12 +84,13 @@ type Server struct {
 	eraser   *dsr.Eraser
 	consent  *consent.Register
 	webhooks *webhook.Service
+	passkeys *auth.Passkeys
 }
 
 // New returns a Server.
 func New(o Options) *Server {
 	s := &Server{staff: o.Staff, sessions: o.Sessions, ui: o.UI, log: o.Log, now: o.Clock, base: o.PublicURL, issuer: o.Issuer,
-		requests: o.Requests, eraser: o.Eraser, consent: o.Consent, webhooks: o.Webhooks}
+		requests: o.Requests, eraser: o.Eraser, consent: o.Consent, webhooks: o.Webhooks, passkeys: o.Passkeys}
 	if s.ui == nil {
 		s.ui = ui.MustNew(ui.Options{})
 	}
@@ -130,6 +136,7 @@ type request struct {
 	requests bool
 	consent  bool // the consent pages are served
 	webhooks bool // the webhook pages are served
+	passkeys bool // passkeys are served
 }
 
 // actor names the signed-in member in audit events.
@@ -155,7 +162,7 @@ func (s *Server) guard(rt Route) http.Handler {
 				return
 			}
 		}
-		q := &request{page: s.ui.NewPage(r), requests: s.requests != nil, consent: s.consent != nil, webhooks: s.webhooks != nil}
+		q := &request{page: s.ui.NewPage(r), requests: s.requests != nil, consent: s.consent != nil, webhooks: s.webhooks != nil, passkeys: s.passkeys != nil}
 		q.sess, _ = web.SessionFrom[*auth.Session](r.Context())
 		switch rt.Stage {
 		case StagePublic:

@@ -15,10 +15,11 @@ type nav struct {
 	Requests bool // the request pages are served
 	Consent  bool // the consent pages are served
 	Webhooks bool // the webhook pages are served
+	Passkeys bool // passkeys are served
 }
 
 func (q *request) nav(current string) nav {
-	return nav{Member: q.member, IsOwner: q.member.Role == auth.RoleOwner, Current: current, Requests: q.requests, Consent: q.consent, Webhooks: q.webhooks}
+	return nav{Member: q.member, IsOwner: q.member.Role == auth.RoleOwner, Current: current, Requests: q.requests, Consent: q.consent, Webhooks: q.webhooks, Passkeys: q.passkeys}
 }
 
 type dashboardPage struct {

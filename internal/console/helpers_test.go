@@ -65,8 +65,13 @@ type env struct {
 	signer   *receipt.Signer
 	consent  *consent.Register
 	webhooks *webhook.Service
+	passkeys *auth.Passkeys
 	seq      atomic.Int64
 }
+
+// passkeyOrigin is the console's public URL in handler tests: the origin
+// WebAuthn answers must name.
+const passkeyOrigin = "http://console.test"
 
 type envOptions struct {
 	engine sqlstore.Engine
@@ -122,11 +127,15 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := console.New(console.Options{Staff: st, Sessions: sess, Clock: c.Now, PublicURL: "http://console.test",
-		Requests: requests, Eraser: eraser, Consent: reg, Webhooks: hooks})
+	pk, err := auth.NewPasskeys(st, passkeyOrigin, "gdprd test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := console.New(console.Options{Staff: st, Sessions: sess, Clock: c.Now, PublicURL: passkeyOrigin,
+		Requests: requests, Eraser: eraser, Consent: reg, Webhooks: hooks, Passkeys: pk})
 	hs := httptest.NewServer(srv.Handler(nil))
 	t.Cleanup(hs.Close)
-	return &env{db: db, clock: c, staff: st, sessions: sess, srv: srv, url: hs.URL, vault: v, dsr: requests, eraser: eraser, signer: signer, consent: reg, webhooks: hooks}
+	return &env{db: db, clock: c, staff: st, sessions: sess, srv: srv, url: hs.URL, vault: v, dsr: requests, eraser: eraser, signer: signer, consent: reg, webhooks: hooks, passkeys: pk}
 }
 
 // subject creates a person with a little data in each of cats.

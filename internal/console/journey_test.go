@@ -47,14 +47,14 @@ func gdprd(t *testing.T, args ...string) string {
 // serve runs `gdprd serve` on a free port until the test ends and returns
 // the base URL on localhost (browsers accept the Secure __Host- cookie
 // on http://localhost, not on http://127.0.0.1).
-func serve(t *testing.T, dir string) string {
+func serve(t *testing.T, dir string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	log := &syncBuffer{}
 	ready := make(chan string, 1)
 	done := make(chan int, 1)
 	go func() {
-		done <- cli.Main(ctx, []string{"serve", "--data", dir, "--addr", "127.0.0.1:0"}, cli.Env{
+		done <- cli.Main(ctx, append([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0"}, args...), cli.Env{
 			Stdout: io.Discard, Stderr: log, Ready: func(addr string) { ready <- addr },
 		})
 	}()

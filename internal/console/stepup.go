@@ -9,9 +9,26 @@ import (
 )
 
 type stepUpPage struct {
-	Nav   nav
-	Next  string
-	Error string
+	Nav     nav
+	Next    string
+	Error   string
+	Passkey bool // the member has a passkey: offer it besides the code
+}
+
+// renderStepUp shows the step-up page, with the passkey option when the
+// member has one.
+func (s *Server) renderStepUp(w http.ResponseWriter, r *http.Request, q *request, p stepUpPage) error {
+	p.Nav, p.Next = q.nav(""), safeNext(p.Next)
+	if s.passkeys != nil {
+		has, err := s.passkeys.Has(r.Context(), q.member.ID)
+		if err != nil {
+			return err
+		}
+		if p.Passkey = has; has {
+			q.page.Scripts = []string{passkeyScript}
+		}
+	}
+	return s.render(w, http.StatusOK, "stepup", q, q.page.L.T("console.stepup.title"), p)
 }
 
 // safeNext keeps a return address inside the console (no open redirect).
@@ -33,15 +50,13 @@ func (s *Server) stepUpPrompt(w http.ResponseWriter, r *http.Request, q *request
 			next = Prefix + "staff"
 		}
 	}
-	if err := s.render(w, http.StatusOK, "stepup", q, q.page.L.T("console.stepup.title"),
-		stepUpPage{Nav: q.nav(""), Next: safeNext(next)}); err != nil {
+	if err := s.renderStepUp(w, r, q, stepUpPage{Next: next}); err != nil {
 		s.fail(w, r, err)
 	}
 }
 
 func (s *Server) stepUpForm(w http.ResponseWriter, r *http.Request, q *request) error {
-	return s.render(w, http.StatusOK, "stepup", q, q.page.L.T("console.stepup.title"),
-		stepUpPage{Nav: q.nav(""), Next: safeNext(r.URL.Query().Get("next"))})
+	return s.renderStepUp(w, r, q, stepUpPage{Next: r.URL.Query().Get("next")})
 }
 
 // stepUp checks a second factor and records it as fresh, with a new
@@ -53,8 +68,7 @@ func (s *Server) stepUp(w http.ResponseWriter, r *http.Request, q *request) erro
 	case errors.As(err, &rl):
 		return s.rateLimited(w, q, rl)
 	case errors.Is(err, auth.ErrSignIn):
-		return s.render(w, http.StatusOK, "stepup", q, q.page.L.T("console.stepup.title"),
-			stepUpPage{Nav: q.nav(""), Next: safeNext(r.PostFormValue("next")), Error: q.page.L.T("console.code.failed")})
+		return s.renderStepUp(w, r, q, stepUpPage{Next: r.PostFormValue("next"), Error: q.page.L.T("console.code.failed")})
 	case err != nil:
 		return err
 	}

@@ -131,6 +131,9 @@ type Page struct {
 	Site      string // the site name
 	Languages []LanguageLink
 	Main      any
+	// Scripts are static files (names below StaticPrefix) the page loads
+	// besides htmx, each deferred: no inline script.
+	Scripts []string
 	// explicit is true when the language came from ?lang=, which links
 	// must then carry on (there is no cookie to remember it).
 	explicit bool

@@ -6,10 +6,11 @@ import (
 )
 
 // BrowserCSP is the Content-Security-Policy of every page a browser shows:
-// nothing but this origin's own stylesheets, scripts and images; no inline
+// nothing but this origin's own stylesheets, scripts, images and fetches
+// (the passkey script asks for WebAuthn options); no inline
 // script or style, so an injected tag cannot run; forms post only here; no
 // <base> rewriting; no framing (clickjacking).
-const BrowserCSP = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+const BrowserCSP = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 // BrowserHeaders sets the security headers of the browser surfaces. Pages
 // default to Cache-Control: no-store, because signed-in pages carry

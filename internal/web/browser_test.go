@@ -34,7 +34,7 @@ func TestBrowserHeaders(t *testing.T) {
 			rec := httptest.NewRecorder()
 			BrowserHeaders(okHandler()).ServeHTTP(rec, r)
 			want := map[string]string{
-				"Content-Security-Policy":   "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+				"Content-Security-Policy":   "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
 				"X-Content-Type-Options":    "nosniff",
 				"Referrer-Policy":           "same-origin",
 				"X-Frame-Options":           "DENY",
