@@ -22,6 +22,10 @@ type stmtCache struct {
 	m       map[string]*sql.Stmt
 	warming map[string]bool
 	closed  bool
+	// warmers counts background prepares, so close waits for them: one
+	// still running after the pool closed could open a fresh connection
+	// and recreate the WAL files of a database its owner just removed.
+	warmers sync.WaitGroup
 }
 
 func newStmtCache(db *sql.DB) *stmtCache {
@@ -79,8 +83,10 @@ func (c *stmtCache) warm(query string) {
 		return
 	}
 	c.warming[query] = true
+	c.warmers.Add(1)
 	c.mu.Unlock()
 	go func() {
+		defer c.warmers.Done()
 		c.prepare(context.Background(), query)
 		c.mu.Lock()
 		delete(c.warming, query)
@@ -90,12 +96,15 @@ func (c *stmtCache) warm(query string) {
 
 func (c *stmtCache) close() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.closed = true
 	for _, st := range c.m {
 		st.Close()
 	}
 	c.m = map[string]*sql.Stmt{}
+	c.mu.Unlock()
+	// The pool is still open here, so a prepare in flight finishes (and
+	// closes its statement, seeing closed) before the pool goes.
+	c.warmers.Wait()
 }
 
 // cachedDB runs queries on a pool through the statement cache.
