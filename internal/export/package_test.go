@@ -192,10 +192,10 @@ func TestAgeRoundTripWithCLI(t *testing.T) {
 	t.Parallel()
 	ageBin, err := exec.LookPath("age")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the age command is required under CI")
+		if os.Getenv("CI") != "true" {
+			t.Skip("age is not installed")
 		}
-		t.Skip("age is not installed")
+		t.Fatal("the age command is required under CI")
 	}
 	dir := t.TempDir()
 	f := newFixture(t, sqlstore.SQLite)
@@ -228,10 +228,10 @@ func TestAgeRoundTripWithCLI(t *testing.T) {
 
 	t.Run("passphrase", func(t *testing.T) {
 		if _, err := exec.LookPath("script"); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("script(1) is required under CI to give age a terminal")
+			if os.Getenv("CI") != "true" {
+				t.Skip("script(1) is needed to give age a terminal")
 			}
-			t.Skip("script(1) is needed to give age a terminal")
+			t.Fatal("script(1) is required under CI to give age a terminal")
 		}
 		const pass = "correct horse battery staple"
 		enc := f.build(t, id, export.Encryption{Passphrase: pass})
