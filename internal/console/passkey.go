@@ -131,10 +131,16 @@ func (s *Server) passkeyRemove(w http.ResponseWriter, r *http.Request, q *reques
 // signinPasskeyOptions begins a passkey sign-in after the password: the
 // request options as JSON, naming the member's own passkeys.
 func (s *Server) signinPasskeyOptions(w http.ResponseWriter, r *http.Request, q *request) error {
+	return s.assertionOptions(w, r, q, q.sess.Principal)
+}
+
+// assertionOptions answers the request options of a passkey ceremony for
+// memberID's own passkeys, bound to the session.
+func (s *Server) assertionOptions(w http.ResponseWriter, r *http.Request, q *request, memberID string) error {
 	if err := s.needPasskeys(); err != nil {
 		return err
 	}
-	opts, err := s.passkeys.BeginLogin(r.Context(), q.sess, q.sess.Principal)
+	opts, err := s.passkeys.BeginLogin(r.Context(), q.sess, memberID)
 	if errors.Is(err, auth.ErrSignIn) {
 		return errcode.E(errcode.NotFound, "no passkey")
 	}
@@ -145,10 +151,9 @@ func (s *Server) signinPasskeyOptions(w http.ResponseWriter, r *http.Request, q 
 	return nil
 }
 
-// signinPasskey checks the assertion the script put in the form as the
-// second factor and, when right, replaces the half-signed-in session with
-// a new one, as a right code does.
-func (s *Server) signinPasskey(w http.ResponseWriter, r *http.Request, q *request) error {
+// checkPasskey checks the assertion the script put in the form against
+// memberID's passkeys; an over-long answer is checked as an empty one.
+func (s *Server) checkPasskey(r *http.Request, q *request, memberID string) error {
 	if err := s.needPasskeys(); err != nil {
 		return err
 	}
@@ -156,7 +161,14 @@ func (s *Server) signinPasskey(w http.ResponseWriter, r *http.Request, q *reques
 	if len(cred) > maxCredentialJSON {
 		cred = ""
 	}
-	err := s.passkeys.FinishLogin(r.Context(), q.sess, q.sess.Principal, []byte(cred), attempt(r))
+	return s.passkeys.FinishLogin(r.Context(), q.sess, memberID, []byte(cred), attempt(r))
+}
+
+// signinPasskey checks the assertion the script put in the form as the
+// second factor and, when right, replaces the half-signed-in session with
+// a new one, as a right code does.
+func (s *Server) signinPasskey(w http.ResponseWriter, r *http.Request, q *request) error {
+	err := s.checkPasskey(r, q, q.sess.Principal)
 	var rl *auth.RateLimitError
 	switch {
 	case errors.As(err, &rl):
@@ -178,31 +190,13 @@ func (s *Server) signinPasskey(w http.ResponseWriter, r *http.Request, q *reques
 // stepUpPasskeyOptions begins a passkey step-up: a fresh second factor
 // for a sensitive action, given with a passkey instead of a code.
 func (s *Server) stepUpPasskeyOptions(w http.ResponseWriter, r *http.Request, q *request) error {
-	if err := s.needPasskeys(); err != nil {
-		return err
-	}
-	opts, err := s.passkeys.BeginLogin(r.Context(), q.sess, q.member.ID)
-	if errors.Is(err, auth.ErrSignIn) {
-		return errcode.E(errcode.NotFound, "no passkey")
-	}
-	if err != nil {
-		return err
-	}
-	writeJSON(w, opts)
-	return nil
+	return s.assertionOptions(w, r, q, q.member.ID)
 }
 
 // stepUpPasskey checks the assertion and records a fresh second factor
 // with a new session id, as a right code on the step-up page does.
 func (s *Server) stepUpPasskey(w http.ResponseWriter, r *http.Request, q *request) error {
-	if err := s.needPasskeys(); err != nil {
-		return err
-	}
-	cred := r.PostFormValue("credential")
-	if len(cred) > maxCredentialJSON {
-		cred = ""
-	}
-	err := s.passkeys.FinishLogin(r.Context(), q.sess, q.member.ID, []byte(cred), attempt(r))
+	err := s.checkPasskey(r, q, q.member.ID)
 	var rl *auth.RateLimitError
 	switch {
 	case errors.As(err, &rl):
